@@ -167,7 +167,7 @@ class SearchSpace:
 
     def to_syne_tune(self) -> dict[str, Any]:
         """Syne Tune domains (uniform, loguniform, randint, lograndint)."""
-        from syne_tune.config_space import loguniform, lograndint, randint, uniform
+        from syne_tune.config_space import lograndint, loguniform, randint, uniform
 
         space: dict[str, Any] = {}
         for p in self.params:

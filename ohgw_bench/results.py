@@ -1,0 +1,265 @@
+"""The one writer and reader of study folders (DESIGN.md section 5).
+
+Layout: ``<results-dir>/<experiment>/<task>/<scheduler>/<variant>/seed-<n>/`` holding
+
+- ``study.json``: the frozen spec, package versions, git revision, machine (written first);
+- ``reports.jsonl``: one JSON object per report, appended and fsynced;
+- ``summary.json``: written last through a temporary file and a rename; its presence marks
+  the study complete. ``partial.json`` marks an interrupted study.
+
+Keys the harness owns carry the prefix ``ohgw_``; a task's own metrics keep their names.
+A row of ``reports.jsonl``:
+
+==========================  =====================================================================
+``ohgw_seq``                 0, 1, 2, ... in the order reports were written
+``ohgw_trial_id``            Syne Tune trial id
+``ohgw_time``                study clock, seconds: simulated (backend simulated) or wall (local)
+``ohgw_time_wall``           wall-clock seconds since the study started
+``ohgw_worker_time``         busy worker-seconds on the study clock, summed over workers so far
+``ohgw_fidelity``            fidelity reached (e.g. epochs) when this report was made
+``ohgw_metric``              the validation metric the scheduler optimises (name in study.json)
+``ohgw_test_metric``         the held-out test metric reported beside it
+``ohgw_status``              ok, failed, nan, paused, stopped, completed
+``ohgw_decision``            the scheduler's answer: CONTINUE, PAUSE, STOP
+``ohgw_config``              the config evaluated (after any warm-start)
+``ohgw_proposed``            the config the scheduler proposed (before the warm-start)
+``ohgw_warm_start``          the warm-start record (see ``ohgw_bench.warmstart``)
+``ohgw_error``               error text for failed trials, else absent
+==========================  =====================================================================
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ohgw_bench.errors import UserError
+
+PREFIX = "ohgw_"
+STUDY_FILE = "study.json"
+REPORTS_FILE = "reports.jsonl"
+SUMMARY_FILE = "summary.json"
+PARTIAL_FILE = "partial.json"
+
+
+def study_dir(results_dir: str | os.PathLike[str], experiment: str, task: str, scheduler: str,
+              variant: str, seed: int) -> Path:
+    """The folder of one study."""
+    return Path(results_dir) / experiment / task / scheduler / variant / f"seed-{seed}"
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "item"):
+        return obj.item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, set | frozenset | tuple):
+        return list(obj)
+    return str(obj)
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN or infinity: write them as null so that every reader can parse the file."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(_clean(obj), default=_json_default, sort_keys=True)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write to a temporary file in the same folder, fsync, rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(_clean(obj), default=_json_default, indent=2, sort_keys=True))
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def check_writable(results_dir: str | os.PathLike[str]) -> Path:
+    """Create ``results_dir`` if needed and prove a file can be written there, or raise UserError."""
+    path = Path(results_dir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".write-test-", dir=path)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise UserError(f"results directory {path} is not writable: {e.strerror or e}") from None
+    return path
+
+
+class StudyWriter:
+    """Appends reports to one study folder; every line is flushed and fsynced before returning."""
+
+    def __init__(self, folder: Path, spec: Mapping[str, Any], meta: Mapping[str, Any] | None = None):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.seq = 0
+        write_json_atomic(self.folder / STUDY_FILE, {"spec": dict(spec), **dict(meta or {})})
+        self._file = open(self.folder / REPORTS_FILE, "a", encoding="utf-8")  # noqa: SIM115
+
+    def append(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        out = {f"{PREFIX}seq": self.seq, **row}
+        self._file.write(dumps(out) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self.seq += 1
+        return out
+
+    def mark_partial(self, reason: str) -> None:
+        write_json_atomic(self.folder / PARTIAL_FILE, {"status": "partial", "reason": reason, "reports": self.seq})
+
+    def finish(self, summary: Mapping[str, Any]) -> Path:
+        """Write summary.json last (atomically); removes a stale partial marker."""
+        self.close()
+        path = self.folder / SUMMARY_FILE
+        write_json_atomic(path, {"status": "complete", **dict(summary)})
+        with contextlib.suppress(FileNotFoundError):
+            (self.folder / PARTIAL_FILE).unlink()
+        return path
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+    def __enter__(self) -> StudyWriter:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def iter_reports(folder: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """Rows of a study's reports.jsonl; a torn last line (a process killed mid-write) is skipped."""
+    path = Path(folder) / REPORTS_FILE
+    if not path.exists():
+        return
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if not line.endswith("\n"):
+                break
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def is_complete(folder: str | os.PathLike[str]) -> bool:
+    return (Path(folder) / SUMMARY_FILE).exists()
+
+
+def find_studies(results_dir: str | os.PathLike[str]) -> list[Path]:
+    """Every study folder (one holding study.json) below ``results_dir``, sorted."""
+    root = Path(results_dir)
+    return sorted(p.parent for p in root.rglob(STUDY_FILE))
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}", v, out)
+    else:
+        out[prefix] = value
+
+
+def load_study(folder: str | os.PathLike[str]) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any] | None]:
+    """(study.json, report rows, summary.json or None) of one study folder."""
+    folder = Path(folder)
+    study = read_json(folder / STUDY_FILE)
+    if study is None:
+        raise UserError(f"{folder} is not a study folder (no readable {STUDY_FILE})")
+    return study, list(iter_reports(folder)), read_json(folder / SUMMARY_FILE)
+
+
+STUDY_COLUMNS = ("experiment", "task", "scheduler", "variant", "seed", "study_id", "metric_name", "mode",
+                 "tau", "budget", "clock", "complete")
+
+
+def load_results(results_dir: str | os.PathLike[str], include_partial: bool = False) -> Any:
+    """All reports below ``results_dir`` as one pandas DataFrame, one row per report.
+
+    Study columns (:data:`STUDY_COLUMNS`) come from study.json; the ``ohgw_`` prefix is
+    dropped from report fields (``time``, ``fidelity``, ``metric``, ...); configs and the
+    warm-start record are flattened to ``config.<name>``, ``proposed.<name>``, ``ws.<key>``.
+    Incomplete studies are left out unless ``include_partial``.
+    """
+    import pandas as pd
+
+    rows: list[dict[str, Any]] = []
+    for folder in find_studies(results_dir):
+        study, reports, summary = load_study(folder)
+        complete = summary is not None
+        if not complete and not include_partial:
+            continue
+        spec = study.get("spec", {})
+        task_info = study.get("task", {})
+        base = {
+            "experiment": spec.get("experiment"),
+            "task": spec.get("task"),
+            "scheduler": spec.get("scheduler"),
+            "variant": spec.get("variant_label", spec.get("warm_start", {}).get("variant")),
+            "seed": spec.get("seed"),
+            "study_id": study.get("study_id"),
+            "metric_name": task_info.get("metric"),
+            "mode": task_info.get("mode"),
+            "tau": spec.get("tau") if spec.get("tau") is not None else task_info.get("tau"),
+            "budget": spec.get("budget"),
+            "clock": study.get("clock"),
+            "complete": complete,
+            "path": str(folder),
+        }
+        for r in reports:
+            row = dict(base)
+            for k, v in r.items():
+                key = k[len(PREFIX):] if k.startswith(PREFIX) else k
+                if key == "config":
+                    _flatten("config", v, row)
+                elif key == "proposed":
+                    _flatten("proposed", v, row)
+                elif key == "warm_start":
+                    _flatten("ws", v, row)
+                else:
+                    row[key] = v
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def export(results_dir: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
+    """Write every report to ``out`` as Parquet (``.parquet``) or CSV (anything else)."""
+    df = load_results(results_dir)
+    out = Path(out)
+    if out.suffix == ".parquet":
+        df.to_parquet(out)
+    else:
+        df.to_csv(out, index=False)
+    return out
