@@ -56,7 +56,7 @@ class Task(ABC):
     default_horizon: ClassVar[int] = 1
     default_budget: ClassVar[float] = 600.0
     reference_flops_per_second: ClassVar[float] = 1e10
-    data_subdir: ClassVar[str | None] = None
+    conformance_fidelities: ClassVar[tuple[int, int]] = (1, 2)
 
     def __init__(self, data_dir: str | os.PathLike[str] | None = None, **options: Any):
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
@@ -72,8 +72,16 @@ class Task(ABC):
     def fidelity(self) -> Fidelity:
         """The fidelity the scheduler allocates."""
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027 - most adapters load lazily and need nothing here
         """Load the data once (idempotent). Raise DataMissingError saying where files must go."""
+
+    @classmethod
+    def conformance_setup(cls, tmp_dir: Path) -> dict[str, Any]:
+        """Keyword arguments for :func:`ohgw_bench.tasks.make` under which the conformance checks run
+        in seconds: adapters whose data is not bundled write a tiny dataset here in the exact
+        on-disk format their real loader reads, and return ``{"data_dir": tmp_dir, ...small options}``.
+        """
+        return {}
 
     @abstractmethod
     def init_state(self, config: Mapping[str, Any], seed: int) -> Any:
