@@ -8,6 +8,7 @@ study or restarts an unfinished one; a different spec for the same folder is ref
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import math
 import os
@@ -48,6 +49,7 @@ class StudySpec:
     scheduler_options: Mapping[str, Any] = field(default_factory=dict)
     tau: float | None = None
     max_failures: int = 20
+    task_label: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -337,8 +339,8 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -
     budget = float(spec.budget if spec.budget is not None else task.default_budget)
     tau = float(spec.tau if spec.tau is not None else task.tau)
     label = spec.warm_start.label()
-    folder = results.study_dir(spec.results_dir, spec.experiment, task.id.replace(":", "."), spec.scheduler, label,
-                               spec.seed)
+    folder = results.study_dir(spec.results_dir, spec.experiment, spec.task_label or task.id.replace(":", "."),
+                               spec.scheduler, label, spec.seed)
     done = _prepare_folder(folder, spec, overwrite)
     if done is not None:
         done = dict(done)
@@ -349,7 +351,7 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -
     torch.set_num_threads(1)
     seed_everything(spec.seed)
     logging.getLogger("syne_tune").setLevel(logging.WARNING)
-    study_id = f"{spec.experiment}/{task.id}/{spec.scheduler}/{label}/seed-{spec.seed}"
+    study_id = f"{spec.experiment}/{spec.task_label or task.id}/{spec.scheduler}/{label}/seed-{spec.seed}"
     meta = {"identity": spec.identity(), "study_id": study_id, "task": task.describe(),
             "clock": "simulated" if spec.backend == "simulated" else "wall", "versions": _versions(),
             "git_revision": _git_revision(), "machine": _machine(), "command": sys.argv,
@@ -402,7 +404,7 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -
     previous = signal.signal(signal.SIGTERM, on_signal)
     wall0 = time.time()
     try:
-        with contextlib.redirect_stdout(sys.stderr):
+        with contextlib.redirect_stdout(sys.stderr if progress else io.StringIO()):
             tuner = Tuner(trial_backend=backend, scheduler=scheduler, stop_criterion=stop, n_workers=spec.n_workers,
                           sleep_time=0.0 if spec.backend == "simulated" else 0.2, callbacks=[recorder],
                           save_tuner=False, tuner_name="tuner", suffix_tuner_name=False,
@@ -429,6 +431,15 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -
                     "seed": spec.seed})
     writer.finish(summary)
     return summary
+
+
+def spec_from_dict(d: Mapping[str, Any]) -> StudySpec:
+    """Inverse of :meth:`StudySpec.as_dict` (extra keys such as ``variant_label`` are ignored)."""
+    fields = set(StudySpec.__dataclass_fields__)
+    kw = {k: v for k, v in d.items() if k in fields}
+    if isinstance(kw.get("warm_start"), Mapping):
+        kw["warm_start"] = WarmStartSettings(**kw["warm_start"])
+    return StudySpec(**kw)
 
 
 def spec_with(spec: StudySpec, **changes: Any) -> StudySpec:
