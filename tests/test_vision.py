@@ -49,6 +49,11 @@ def test_conformance(task_id, tmp_path):
     for check in CHECKS:
         if check is not check_warm_start:
             check(task)
+
+
+@pytest.mark.parametrize("task_id", sorted(VISION_IDS))
+def test_conformance_warm_start(task_id, tmp_path):
+    task = tasks.make(task_id, **VISION_IDS[task_id].conformance_setup(tmp_path))
     if _engine_is_stub(task):
         pytest.skip("hypergrad.hypergradient raises NotImplementedError in this tree (engine not merged)")
     check_warm_start(task)

@@ -33,7 +33,7 @@ from ohgw_bench.tasks.vision_common import (
     augmented_loss,
     batch_seed,
     crop_flip,
-    device,
+    default_device,
     draw_augmentation,
     plain_loss,
 )
@@ -170,7 +170,7 @@ class CifarTask(Task):
     tau = 0.15
     hypergrad_method = "autograd"
     default_horizon = 1
-    default_budget = 6 * 3600.0
+    default_budget = 4 * 3600.0
     # Effective throughput of one A100-class GPU on ResNet-20 training in float32: about 8,000
     # images/s x ~0.25 GFLOP per image (forward + backward) = 2e12 FLOP/s.
     reference_flops_per_second = 2e12
@@ -178,12 +178,12 @@ class CifarTask(Task):
 
     def __init__(self, data_dir: Any = None, num_classes: int = 10, split_seed: int = 0,
                  val_size: int = 5000, train_size: int | None = None, batch_size: int = 128,
-                 max_epochs: int = 81, nesterov: bool = True):
+                 max_epochs: int = 81, nesterov: bool = True, device: str | None = None):
         if num_classes not in _LAYOUT:
             raise ValueError(f"num_classes must be 10 or 100, got {num_classes}")
         super().__init__(data_dir, num_classes=num_classes, split_seed=split_seed, val_size=val_size,
                          train_size=train_size, batch_size=batch_size, max_epochs=max_epochs,
-                         nesterov=nesterov)
+                         nesterov=nesterov, device=device)
         self.num_classes = num_classes
         self.split_seed = split_seed
         self.val_size = val_size
@@ -192,7 +192,7 @@ class CifarTask(Task):
         self.max_epochs = max_epochs
         self.nesterov = nesterov
         self.tau = 0.15 if num_classes == 10 else 0.45
-        self.device = device()
+        self.device = torch.device(device) if device else default_device()
         self._data: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
         self._mean_std: tuple[torch.Tensor, torch.Tensor] | None = None
         self._image_flops: tuple[float, float] | None = None

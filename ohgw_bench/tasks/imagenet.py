@@ -43,7 +43,7 @@ from ohgw_bench.tasks.vision_common import (
     augmented_loss,
     batch_seed,
     crop_flip,
-    device,
+    default_device,
     draw_augmentation,
     math_attention,
     plain_loss,
@@ -135,7 +135,7 @@ class ImageNetTask(Task):
                  split_seed: int = 0, train_size: int | None = None, eval_size: int = 10000,
                  num_workers: int | None = None, nesterov: bool = True,
                  resnet_layers: tuple[int, ...] | list[int] = (3, 4, 6, 3),
-                 vit: Mapping[str, int] | None = None):
+                 vit: Mapping[str, int] | None = None, device: str | None = None):
         if arch not in ARCHS:
             raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
         vit_cfg = {"patch_size": 16, "num_layers": 12, "num_heads": 6, "hidden_dim": 384, "mlp_dim": 1536}
@@ -143,7 +143,8 @@ class ImageNetTask(Task):
         super().__init__(data_dir, arch=arch, image_size=image_size, batch_size=batch_size,
                          max_epochs=max_epochs, units_per_epoch=units_per_epoch, split_seed=split_seed,
                          train_size=train_size, eval_size=eval_size, num_workers=num_workers,
-                         nesterov=nesterov, resnet_layers=list(resnet_layers), vit=vit_cfg)
+                         nesterov=nesterov, resnet_layers=list(resnet_layers), vit=vit_cfg,
+                         device=device)
         self.arch = arch
         self.image_size = image_size
         self.batch_size = batch_size
@@ -155,7 +156,7 @@ class ImageNetTask(Task):
         self.nesterov = nesterov
         self.resnet_layers = list(resnet_layers)
         self.vit_cfg = vit_cfg
-        self.device = device()
+        self.device = torch.device(device) if device else default_device()
         self.cuda = self.device.type == "cuda"
         self.num_workers = (8 if self.cuda else 0) if num_workers is None else num_workers
         self.pad = max(1, image_size // 8)
@@ -214,7 +215,8 @@ class ImageNetTask(Task):
             val = ImageFolder(str(root / "val"))
             test = ImageFolder(str(root / "test")) if (root / "test").is_dir() else None
         except (FileNotFoundError, RuntimeError) as e:
-            raise self.data_missing(f"images in the ImageNet folders ({e})", LAYOUT) from None
+            reason = (str(e).splitlines() or [type(e).__name__])[0]
+            raise self.data_missing(f"images in the ImageNet folders ({reason})", LAYOUT) from None
 
         def remap(ds: Any) -> list[tuple[str, int]]:
             unknown = sorted(set(ds.classes) - set(train.class_to_idx))

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from ohgw_bench.tasks.digits import smoothed_cross_entropy
 
 __all__ = ["AugDraws", "batch_seed", "draw_augmentation", "crop_flip", "photometric",
-           "augmented_loss", "plain_loss", "math_attention", "device", "smoothed_cross_entropy"]
+           "augmented_loss", "plain_loss", "math_attention", "default_device", "smoothed_cross_entropy"]
 
 CONTRAST_STD = 0.2
 COLOUR_STD = 0.2
@@ -35,7 +35,7 @@ NOISE_STD = 0.1
 AugDraws = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
-def device() -> torch.device:
+def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
