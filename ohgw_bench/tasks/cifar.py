@@ -159,7 +159,9 @@ class CifarTask(Task):
 
     tau: ResNet-20 reaches about 91.3% (CIFAR-10) and 68-69% (CIFAR-100) test accuracy after a
     full schedule; the default thresholds (val_error 0.15 and 0.45) are reached by good configs
-    around rung 27 of 81, i.e. well within the default budget of a vanilla ASHA.
+    around rung 27 of 81. One full epoch (45k train, 15k evaluated) is 1.2e13 FLOPs = 6 simulated
+    seconds, so the default budget of 4 h is ~2,400 epochs: an eta=3 ASHA brings its first trial
+    to epoch 81 after roughly 300.
     """
 
     id = "cifar10-resnet20-v1"
