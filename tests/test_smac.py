@@ -214,8 +214,13 @@ def test_warm_start_is_what_smac_records_and_is_applied_once_per_config(tmp_path
     assert again.calls[0][1] == seeds[0]
 
     vanilla = build_hyperband(context(tmp_path / "vanilla", seed=2))
-    vanilla_first = vanilla.suggest().config
-    assert {k: vanilla_first[k] for k in SPACE.names} == pytest.approx(proposed[0])
+    vanilla_recorder = run_study(vanilla, tmp_path / "vanilla", monkeypatch, n_trials=30)
+    vanilla_new_configs: list[dict] = []
+    for info in vanilla_recorder.asked:
+        if dict(info.config) not in vanilla_new_configs:
+            vanilla_new_configs.append(dict(info.config))
+    assert len(vanilla_new_configs) == len(proposed)
+    assert vanilla_new_configs == proposed  # the arms pair: same base proposals, with and without the nudge
     assert vanilla.warm_start_info(0) is None
 
 
