@@ -36,7 +36,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from ConfigSpace import Configuration
 from smac import HyperbandFacade, MultiFidelityFacade, Scenario
 from smac.facade.abstract_facade import AbstractFacade
@@ -48,6 +47,7 @@ from syne_tune.constants import ST_WORKER_TIME
 from syne_tune.optimizer.scheduler import SchedulerDecision, TrialScheduler, TrialSuggestion
 
 from ohgw_bench.baselines import SchedulerContext
+from ohgw_bench.baselines.warmstarted import TRIAL_SEED_KEY, WS_COST_KEY, trial_seed
 from ohgw_bench.space import SearchSpace
 
 logger = logging.getLogger(__name__)
@@ -57,11 +57,6 @@ WarmStartPair = tuple[dict[str, Any], dict[str, Any]]
 
 class WarmStartError(ValueError):
     """A warm-start returned a config SMAC cannot record (missing, NaN, or a frozen value moved)."""
-
-
-def warm_start_seed(study_seed: int, counter: int) -> int:
-    """Seed for the ``counter``-th new config: fixed by the study seed, independent of SMAC's RNG."""
-    return int(np.random.SeedSequence([int(study_seed), int(counter)]).generate_state(1)[0])
 
 
 class WarmStartConfigSelector(ConfigSelector):
@@ -81,11 +76,13 @@ class WarmStartConfigSelector(ConfigSelector):
         self.n_applied = 0
         self.max_collisions = self._max_new_config_tries
         self.proposals: dict[Configuration, WarmStartPair] = {}
+        self.seeds: dict[Configuration, int] = {}
 
     def __iter__(self) -> Iterator[Configuration]:
         collisions = 0
         for config in super().__iter__():
             if self.warm_start is None:
+                self.seeds.setdefault(config, trial_seed(self.seed, len(self.seeds)))
                 yield config
                 continue
             nudged, pair = self._nudge(config)
@@ -99,13 +96,15 @@ class WarmStartConfigSelector(ConfigSelector):
             collisions = 0
             self._processed_configs.append(nudged)
             self.proposals[nudged] = pair
+            self.seeds[nudged] = self._last_seed
             yield nudged
 
     def _nudge(self, config: Configuration) -> tuple[Configuration, WarmStartPair]:
         proposed = native_values(self.space, config)
-        trial_seed = warm_start_seed(self.seed, self.n_applied)
+        seed = trial_seed(self.seed, self.n_applied)
+        self._last_seed = seed
         self.n_applied += 1
-        new_values, record = self.warm_start.apply(dict(proposed), trial_seed)
+        new_values, record = self.warm_start.apply(dict(proposed), seed)
         values = project(self.space, proposed, new_values)
         try:
             nudged = Configuration(self._scenario.configspace, values=values)
@@ -174,6 +173,7 @@ class SMACScheduler(TrialScheduler):
         self.smac = make_facade(ctx, facade, eta=int(eta), initial_design_size=initial_design_size,
                                 min_trials=int(min_trials))
         self.selector: WarmStartConfigSelector = self.smac.intensifier.config_selector
+        self._charged: set[Configuration] = set()
         self._asked: deque[TrialInfo] = deque()
         self._running: dict[int, TrialInfo] = {}
         self._trials: dict[int, TrialInfo] = {}
@@ -264,9 +264,19 @@ class SMACScheduler(TrialScheduler):
                 "smac_output_directory": str(self.smac.scenario.output_directory)}
 
     def _trial_config(self, info: TrialInfo) -> dict[str, Any]:
+        """Constants, hyperparameters and target budget, plus the harness keys: the config's
+        training seed (the one its warm-start used) and the warm-start cost to charge, which
+        only the config's first run pays (re-runs at higher budgets train from scratch)."""
         config = dict(self.constants)
         config.update(native_values(self.space, info.config))
         config[self.resource_attr] = target_resource(info)
+        seed = self.selector.seeds.get(info.config)
+        if seed is not None:
+            config[TRIAL_SEED_KEY] = seed
+        pair = self.selector.proposals.get(info.config)
+        first_run = info.config not in self._charged
+        self._charged.add(info.config)
+        config[WS_COST_KEY] = float(pair[1].get("sim_seconds", 0.0)) if pair is not None and first_run else 0.0
         return config
 
     def _tell(self, trial_id: int, result: dict[str, Any] | None) -> None:
