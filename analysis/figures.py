@@ -196,9 +196,8 @@ def gradnorm_benefit(analysis: dict[str, Any], pdf: PdfPages) -> None:
         fig.colorbar(mesh, ax=ax, label="fraction of trials in the magnitude bin")
         ax.set_xlabel("log10 hyper-gradient norm (unit-cube coordinates)")
         ax.set_ylabel("eventual benefit (rank among rung peers, 1 = best)")
-        ax.set_title(f"{v}: hyper-gradient magnitude vs eventual benefit", fontsize=10)
-        ax.annotate(f"n = {g.size} trials, Spearman rho = {rho:.2f}", xy=(0.01, 1.01), xycoords="axes fraction",
-                    fontsize=8, va="bottom")
+        ax.set_title(f"{v}: hyper-gradient magnitude vs eventual benefit\n"
+                     f"n = {g.size} trials (cell: count), Spearman rho = {rho:.2f}", fontsize=10)
         fig.tight_layout()
         _save(pdf, fig)
 
@@ -220,8 +219,8 @@ def hp_distributions(analysis: dict[str, Any], pdf: PdfPages) -> None:
             _text_page(pdf, _title(t), "no search space recorded in study.json")
             continue
         col = colors(list(t["methods"]))
-        fig, axes = plt.subplots(len(space), len(variants), figsize=(3.6 * len(variants), 2.4 * len(space) + 0.8),
-                                 squeeze=False)
+        fig, axes = plt.subplots(len(space), len(variants), squeeze=False,
+                                 figsize=(max(8.0, 3.6 * len(variants)), 2.4 * len(space) + 1.0))
         bins = np.linspace(0, 1, 21)
 
         kl = {v: {r["hp"]: r for r in t["kl"].get(v, [])} for v in variants}
@@ -251,7 +250,8 @@ def hp_distributions(analysis: dict[str, Any], pdf: PdfPages) -> None:
                     ax.set_title(f"{VANILLA} vs {v}", fontsize=9)
                 if i == 0 and j == 0:
                     ax.legend(fontsize=6)
-        fig.suptitle(f"{_title(t)}: evaluated (histograms) and chosen (ticks) hyperparameters")
+        fig.suptitle(f"{_title(t)}\nevaluated (histograms) and chosen (ticks) hyperparameters, unit cube",
+                     fontsize=10)
         fig.tight_layout()
         _save(pdf, fig)
 

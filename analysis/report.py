@@ -95,11 +95,8 @@ def _col(df: pd.DataFrame, name: str) -> np.ndarray:
     return pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float)
 
 
-def _first(values: Any, default: Any = None) -> Any:
-    for v in values:
-        if v is not None and not (isinstance(v, float) and math.isnan(v)):
-            return v
-    return default
+def _nanmax(x: np.ndarray) -> float:
+    return float(np.nanmax(x)) if np.isfinite(x).any() else math.nan
 
 
 class NoResults(Exception):
@@ -129,7 +126,7 @@ def load_studies(results_dir: str | Path) -> list[Study]:
         tau = spec.get("tau") if spec.get("tau") is not None else task.get("tau")
         out.append(Study(
             path=str(folder), experiment=str(spec.get("experiment", "")), task=str(spec.get("task", "")),
-            scheduler=str(spec.get("scheduler", "")), variant=str(variant), seed=int(spec.get("seed", 0)),
+            scheduler=str(spec.get("scheduler", "")), variant=str(variant), seed=int(spec["seed"]) if spec.get("seed") is not None else -1,
             mode=str(task.get("mode", "min")), tau=_float(tau), budget=_float(spec.get("budget")),
             clock=str(study.get("clock", "")), space=list(task.get("space") or []), warm_start=ws,
             rows=rows, valid=_valid(rows),
@@ -210,16 +207,12 @@ def study_metrics(s: Study) -> None:
         inc_cfg = {hp["name"]: _float(row.get(f"config.{hp['name']}")) for hp in s.space}
     m["incumbent_config"] = inc_cfg
     charged_col = "ws.sim_seconds" if s.clock == "simulated" and "ws.sim_seconds" in trials.columns else "ws.cost.seconds"
-    if trials.empty or not any(c.startswith("ws.cost.") for c in trials.columns):
-        m["overhead"] = metrics.overhead([], [], [], [], [], [], [], _float(np.nanmax(_col(s.rows, "worker_time"))) if len(s.rows) else math.nan)
-    else:
-        worker = _col(s.rows, "worker_time")
-        m["overhead"] = metrics.overhead(
-            _col(trials, "ws.cost.seconds"), _col(trials, "ws.cost.flops"), _col(trials, "ws.cost.peak_bytes"),
-            _col(trials, "ws.step_cost.seconds"), _col(trials, "ws.step_cost.flops"),
-            _col(trials, "ws.step_cost.peak_bytes"), _col(trials, charged_col),
-            float(np.nanmax(worker)) if np.isfinite(worker).any() else math.nan,
-        )
+    m["overhead"] = metrics.overhead(
+        _col(trials, "ws.cost.seconds"), _col(trials, "ws.cost.flops"), _col(trials, "ws.cost.peak_bytes"),
+        _col(trials, "ws.step_cost.seconds"), _col(trials, "ws.step_cost.flops"),
+        _col(trials, "ws.step_cost.peak_bytes"), _col(trials, charged_col), _nanmax(_col(s.rows, "worker_time")))
+    if s.variant != VANILLA and m["overhead"]["n_warm_starts"] == 0:
+        m["overhead"]["extra_compute"] = math.nan
     if s.variant == VANILLA:
         m["overhead"]["extra_compute"] = 0.0
         m["overhead"]["extra_peak_memory"] = 0.0
@@ -549,14 +542,15 @@ def family(task: str) -> str:
     return task.split("-")[0] if task else task
 
 
-def write_report(analysis: dict[str, Any], out: Path) -> dict[str, Any]:
+def write_report(analysis: dict[str, Any], out: Path, with_figures: bool = True) -> dict[str, Any]:
+    """Write tables, figures (unless ``with_figures`` is false) and summary.json; return the summary."""
     from analysis import figures, tables
 
     out.mkdir(parents=True, exist_ok=True)
     analysis["eta_sweeps"] = eta_sweeps(analysis["studies"])
     analysis["transfer"] = transfer(analysis)
     table_files = tables.write_all(analysis, out / "tables")
-    figure_files = figures.write_all(analysis, out / "figures")
+    figure_files = figures.write_all(analysis, out / "figures") if with_figures else []
     summary = {k: v for k, v in analysis.items() if k != "studies"}
     summary["tables"] = {name: recs for name, recs in analysis["table_records"].items()}
     summary.pop("table_records", None)
@@ -572,6 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis.report", description=__doc__.splitlines()[0])
     parser.add_argument("results_dir")
     parser.add_argument("--out", required=True, help="output folder for tables/, figures/ and summary.json")
+    parser.add_argument("--no-figures", action="store_true", help="write tables and summary.json only")
     args = parser.parse_args(argv)
     try:
         analysis = analyse(args.results_dir)
@@ -581,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     for w in analysis["warnings"]:
         print(f"warning: {w}", file=sys.stderr)
     out = Path(args.out)
-    summary = write_report(analysis, out)
+    summary = write_report(analysis, out, with_figures=not args.no_figures)
     print(f"{summary['n_studies']} studies in {len(summary['tuples'])} (experiment, task, scheduler) tuples")
     for v, vd in summary["verdicts"].items():
         word = "HOLDS" if vd["holds"] else "does not hold"

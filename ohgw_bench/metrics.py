@@ -139,7 +139,11 @@ def censored_quantile(values: ArrayLike, q: float) -> float:
 
 
 def censored_summary(times: ArrayLike, reached: ArrayLike) -> dict[str, float]:
-    """n, fraction reaching tau, and median/quartiles of T@tau with censored values as +inf."""
+    """n, fraction reaching tau, and median/quartiles of T@tau with censored values as +inf.
+
+    JSON has no infinity (results.py writes it as null), so ``median_not_reached`` says it
+    in so many words.
+    """
     t = np.asarray(times, dtype=float)
     r = np.asarray(reached, dtype=bool)
     x = np.where(r, t, math.inf)
@@ -151,6 +155,7 @@ def censored_summary(times: ArrayLike, reached: ArrayLike) -> dict[str, float]:
         "median": censored_quantile(x, 0.5),
         "q25": censored_quantile(x, 0.25),
         "q75": censored_quantile(x, 0.75),
+        "median_not_reached": bool(n and math.isinf(censored_quantile(x, 0.5))),
     }
 
 

@@ -298,9 +298,10 @@ def test_seed_warnings(closed_analysis: dict) -> None:
     assert "ohgw has" not in w
 
 
-def test_summary_holds_table_numbers(closed_form: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_summary_holds_table_numbers(closed_form: Path, closed_analysis: dict, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "out"
-    assert report.main([str(closed_form), "--out", str(out)]) == 0
+    assert report.main([str(closed_form), "--out", str(out), "--no-figures"]) == 0
     captured = capsys.readouterr()
     assert "random lacks seeds [5]" in captured.err
     assert str(out / "summary.json") in captured.out
@@ -308,10 +309,14 @@ def test_summary_holds_table_numbers(closed_form: Path, tmp_path: Path, capsys: 
     assert summary["warnings"] and summary["verdicts"]["ohgw"]["n_tuples"] == 2
     rec = [r for r in summary["tables"]["t_tau"] if r["scheduler"] == "s1" and r["method"] == "none"][0]
     assert (rec["t_tau_median"], rec["t_tau_q25"], rec["t_tau_q75"]) == pytest.approx((75.0, 62.5, 87.5))
+    t_s1 = [t for t in summary["tuples"] if t["scheduler"] == "s1"][0]
+    assert t_s1["methods"]["none"]["t_tau"]["q75"] == pytest.approx(87.5)
+    assert t_s1["methods"]["none"]["t_tau"]["median_not_reached"] is False
     crit = [r for r in summary["tables"]["criteria"] if r["scheduler"] == "s1" and r["method"] == "ohgw"][0]
     assert crit["t_tau_reduction"] == pytest.approx(1 - 56.5 / 75.0)
     assert crit["p_t_tau"] == pytest.approx(
-        tuple_entry(report.analyse(closed_form), "s1")["comparisons"]["ohgw"]["tests"]["t_tau"]["p_holm"])
+        tuple_entry(closed_analysis, "s1")["comparisons"]["ohgw"]["tests"]["t_tau"]["p_holm"])
+    assert not (out / "figures").exists() and summary["files"]["figures"] == []
     md = (out / "tables" / "t_tau.md").read_text()
     assert "| toy-v1 | s1 | none | 0.5 | 5/6 | 75 [62.5, 87.5] |" in md
     assert "| toy-v1 | s1 | ohgw | 0.5 | 6/6 | 56.5 [46.8, 67.8] | 24.7% | 0.0312 |" in md
@@ -433,3 +438,33 @@ def test_no_complete_studies_exits_2(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"analysis.report: no complete studies under {root}"]
     assert not (tmp_path / "o").exists()
+
+
+def test_minimal_columns_and_empty_studies(tmp_path: Path, no_fsync: None) -> None:
+    """Only time and metric per report, a failed trial, a study without reports: every file still appears."""
+    root = tmp_path / "res"
+    for variant in ("none", "ohgw"):
+        for seed in range(2):
+            spec = {"experiment": "min", "task": "gamma-v1", "scheduler": "asha", "variant_label": variant,
+                    "seed": seed, "budget": 10.0}
+            meta = {"task": {"id": "gamma-v1", "metric": "loss", "mode": "min", "tau": 0.5}, "clock": "wall"}
+            w = results.StudyWriter(results.study_dir(root, "min", "gamma-v1", "asha", variant, seed), spec, meta)
+            if not (variant == "ohgw" and seed == 1):
+                w.append({"ohgw_time": 1.0, "ohgw_metric": 0.8})
+                w.append({"ohgw_time": 2.0, "ohgw_metric": None, "ohgw_status": "failed", "ohgw_error": "boom"})
+                w.append({"ohgw_time": 4.0 + seed, "ohgw_metric": 0.4 if variant == "ohgw" else 0.6})
+            w.finish({})
+    out = tmp_path / "out"
+    assert report.main([str(root), "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    (t,) = summary["tuples"]
+    assert t["methods"]["ohgw"]["t_tau"]["n_reached"] == 1 and t["methods"]["none"]["t_tau"]["n_reached"] == 0
+    assert t["methods"]["ohgw"]["final"]["median"] == 0.4 and t["methods"]["ohgw"]["final"]["n"] == 1
+    assert t["methods"]["none"]["final"]["median"] == 0.6
+    assert t["methods"]["none"]["t_tau"]["n"] == 2
+    assert t["comparisons"]["ohgw"]["criteria"]["ok_compute"] is False  # no warm-start records: not shown to hold
+    for name in TABLES:
+        assert (out / "tables" / f"{name}.md").exists()
+    for name in ("best_so_far", "t_tau", "survival", "gradnorm_benefit", "hp_distributions",
+                 "eta_sensitivity", "transfer"):
+        assert_not_blank(out / "figures" / f"{name}.pdf")
