@@ -458,6 +458,12 @@ def analyse(results_dir: str | Path) -> dict[str, Any]:
         entry["survival"] = _survival(ss)
         tuples.append(entry)
     _holm_and_criteria(tuples)
+    few = [f"{t['task']}/{t['scheduler']}/{v}" for t in tuples for v, c in t["comparisons"].items()
+           if c["tests"]["t_tau"]["n_nonzero"] < 6]
+    if few:
+        warns.append(f"{len(few)} comparisons have fewer than 6 informative seed pairs, so their two-sided "
+                     f"Wilcoxon p cannot fall below 0.05 (smallest possible: 2/2^n): {', '.join(few[:6])}"
+                     + (" ..." if len(few) > 6 else ""))
     return {"results_dir": str(results_dir), "n_studies": len(studies), "definitions": DEFINITIONS,
             "thresholds": dict(metrics.CRITERIA), "tuples": tuples, "verdicts": _verdicts(tuples),
             "warnings": warns, "studies": studies}

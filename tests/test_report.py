@@ -296,6 +296,7 @@ def test_seed_warnings(closed_analysis: dict) -> None:
     assert "exp/toy-v1/s1: method random has 5 seeds, others up to 6" in w
     assert "exp/toy-v1/s1: random lacks seeds [5] that vanilla has" in w
     assert "ohgw has" not in w
+    assert "2 comparisons have fewer than 6 informative seed pairs" in w  # random: 5 pairs
 
 
 def test_summary_holds_table_numbers(closed_form: Path, closed_analysis: dict, tmp_path: Path,
@@ -392,7 +393,8 @@ def test_report_end_to_end(grid_results: Path, tmp_path: Path) -> None:
     assert set(summary["verdicts"]) == {"ohgw", "random"}
     assert len(summary["tables"]["criteria"]) == 8
     assert len(summary["tables"]["kl"]) == 16
-    assert summary["warnings"] == []
+    (warning,) = summary["warnings"]
+    assert warning.startswith("8 comparisons have fewer than 6 informative seed pairs")
     for t in summary["tuples"]:
         assert set(t["methods"]) == {"none", "ohgw", "random"}
         assert all(m["n_seeds"] == 5 for m in t["methods"].values())
