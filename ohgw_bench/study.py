@@ -229,26 +229,19 @@ class StudyRecorder:
                 self._best = round(float(value), 5)
 
 
-def incumbent_trace(times: list[float], values: list[Any], tests: list[Any], mode: str) -> list[tuple]:
-    """(best value so far, its test value, time) after each report; NaN and missing values never win."""
-    out: list[tuple] = []
-    best: float | None = None
-    best_test = None
-    for t, v, tv in zip(times, values, tests):
-        if isinstance(v, int | float) and math.isfinite(v) and (
-                best is None or (v < best if mode == "min" else v > best)):
-            best, best_test = float(v), tv
-        out.append((best, best_test, t))
-    return out
-
-
 def summarize(rows: list[dict[str, Any]], task: Any, spec: StudySpec, budget: float, tau: float) -> dict[str, Any]:
     """The study's headline numbers from its rows (the analysis recomputes all of them from rows)."""
-    curve = incumbent_trace(
-        [r["ohgw_time"] for r in rows], [r.get("ohgw_metric") for r in rows],
-        [r.get("ohgw_test_metric") for r in rows], task.mode)
-    best, best_test, _ = curve[-1] if curve else (None, None, None)
-    t_tau = next((t for (v, _, t) in curve if v is not None and task.threshold_reached(v, tau)), None)
+    from ohgw_bench import metrics
+
+    def num(x: Any) -> float:
+        return float(x) if isinstance(x, int | float) else math.nan
+
+    times = [num(r["ohgw_time"]) for r in rows]
+    values = [num(r.get("ohgw_metric")) for r in rows]
+    final = metrics.final_best(times, values, [num(r.get("ohgw_test_metric")) for r in rows], task.mode, budget)
+    t_tau, reached = metrics.time_to_target(times, values, tau, task.mode, budget)
+    best = None if math.isnan(final["best"]) else final["best"]
+    best_test = None if math.isnan(final["test"]) else final["test"]
     ws = [r["ohgw_warm_start"] for r in rows if r.get("ohgw_warm_start")]
     per_trial = {r["ohgw_trial_id"]: r["ohgw_warm_start"] for r in rows if r.get("ohgw_warm_start")}
     ws_sim = sum(float(w.get("sim_seconds") or 0.0) for w in per_trial.values())
@@ -261,8 +254,8 @@ def summarize(rows: list[dict[str, Any]], task: Any, spec: StudySpec, budget: fl
         "test_metric": task.test_metric,
         "mode": task.mode,
         "tau": tau,
-        "time_to_tau": t_tau,
-        "reached_tau": t_tau is not None,
+        "time_to_tau": t_tau if reached else None,
+        "reached_tau": reached,
         "trials": len({r["ohgw_trial_id"] for r in rows}),
         "reports": len(rows),
         "failed_trials": len({r["ohgw_trial_id"] for r in rows if r.get("ohgw_status") == "failed"}),
