@@ -41,8 +41,8 @@ from typing import Any
 from ohgw_bench.errors import UserError
 from ohgw_bench.executors import EXECUTORS, ProgressLine, run_all
 
-TOP_KEYS = {"name", "description", "budget", "workers", "backend", "seeds", "max_failures", "tasks", "schedulers",
-            "variants", "grids", "tau"}
+TOP_KEYS = {"name", "description", "budget", "workers", "backend", "seeds", "max_failures", "max_consecutive_failures",
+            "tasks", "schedulers", "variants", "grids", "tau"}
 GRID_KEYS = TOP_KEYS - {"name", "description", "grids"}
 TASK_KEYS = {"task", "label", "options", "fixture", "budget", "data_dir", "tau"}
 SCHED_KEYS = {"scheduler", "options"}
@@ -153,6 +153,7 @@ def load(path: str | Path, results_dir: str | Path) -> tuple[str, list[Any]]:
             raise _err(path, k("backend"), "simulated or local", backend)
         budget = _number(path, k("budget"), block["budget"]) if block.get("budget") is not None else None
         max_failures = int(block.get("max_failures", 20))
+        max_consecutive = int(block.get("max_consecutive_failures", 10))
         variants = [_variant(path, f"{k('variants')}[{i}]", v) for i, v in enumerate(_list(path, k("variants"), block["variants"]))]
         scheds = []
         for i, s in enumerate(_list(path, k("schedulers"), block["schedulers"])):
@@ -191,6 +192,7 @@ def load(path: str | Path, results_dir: str | Path) -> tuple[str, list[Any]]:
                             results_dir=str(results_dir), data_dir=None if data_dir is None else str(data_dir),
                             task_options=options, scheduler_options=dict(sched.get("options") or {}),
                             tau=entry.get("tau", block.get("tau")), max_failures=max_failures,
+                            max_consecutive_failures=max_consecutive,
                             task_label=entry.get("label"))
                         ident = (entry.get("label") or task_id, spec.scheduler, ws.label(), seed)
                         if ident in seen:

@@ -71,7 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task-option", action="append", metavar="KEY=VALUE", help="adapter option, repeatable")
     p.add_argument("--scheduler-option", action="append", metavar="KEY=VALUE", help="scheduler option (e.g. eta=3), repeatable")
     p.add_argument("--tau", type=float, default=None, help="threshold for time-to-target (default: the task's)")
-    p.add_argument("--max-failures", type=int, default=20, help="stop the study after this many failed trials (default: 20)")
+    p.add_argument("--max-failures", type=int, default=20,
+                   help="stop the study when more than this many trials failed (default: 20)")
+    p.add_argument("--max-consecutive-failures", type=int, default=10,
+                   help="stop the study when this many trials in a row failed (default: 10)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing study folder instead of skipping it")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--list-tasks", action="store_true", help="list the registered tasks and exit")
@@ -158,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             results_dir=args.results_dir, data_dir=args.data_dir,
             task_options=parse_assignments(args.task_option, "--task-option"),
             scheduler_options=parse_assignments(args.scheduler_option, "--scheduler-option"),
-            tau=args.tau, max_failures=args.max_failures)
+            tau=args.tau, max_failures=args.max_failures, max_consecutive_failures=args.max_consecutive_failures)
         summary = run_study(spec, progress=not args.quiet, overwrite=args.overwrite)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
