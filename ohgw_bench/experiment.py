@@ -218,14 +218,17 @@ def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog="python -m ohgw_bench.experiment", description=__doc__,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", help="experiment YAML file, e.g. experiments/smoke.yaml")
-    p.add_argument("--results-dir", default="results", help="root of the result folders (default: ./results)")
+    p.add_argument("--results-dir", default="results",
+                   help="root of the result folders; give an absolute path on a cluster (default: ./results)")
     p.add_argument("--executor", choices=EXECUTORS, default="inprocess",
                    help="inprocess (default), process (local process pool) or dask")
-    p.add_argument("--max-parallel", type=int, default=2, help="studies at once for process/dask (default: 2)")
-    p.add_argument("--retries", type=int, default=2, help="re-runs of a study whose worker died (default: 2)")
+    p.add_argument("--max-parallel", type=int, default=2, help="studies at once for process and dask LocalCluster; Slurm jobs with --slurm; ignored with --address "
+                        "and inprocess (default: 2)")
+    p.add_argument("--retries", type=int, default=2, help="re-runs of a study whose worker died, for process and dask (default: 2)")
     p.add_argument("--address", default=None, help="dask: address of an existing scheduler (tcp://host:8786)")
     p.add_argument("--slurm", action="append", metavar="KEY=VALUE", default=None,
-                   help="dask: start a Slurm cluster through dask_jobqueue.SLURMCluster(KEY=VALUE, ...), repeatable")
+                   help="dask: start a Slurm cluster through dask_jobqueue.SLURMCluster(KEY=VALUE, ...), values parsed as JSON, "
+                        "e.g. cores=4 memory=16GB walltime=12:00:00 queue=gpu; repeatable (default: none)")
     p.add_argument("--dry-run", action="store_true", help="validate the file and list the studies, run nothing")
     args = p.parse_args(argv)
     try:

@@ -273,6 +273,7 @@ def summarize(rows: list[dict[str, Any]], task: Any, spec: StudySpec, budget: fl
     ws_sim = sum(float(w.get("sim_seconds") or 0.0) for w in per_trial.values())
     ws_wall = sum(float((w.get("cost") or {}).get("seconds") or 0.0) for w in per_trial.values())
     worker = rows[-1]["ohgw_worker_time"] if rows else 0.0
+    charged = ws_sim if spec.backend == "simulated" else ws_wall
     return {
         "best_metric": best,
         "best_test_metric": best_test,
@@ -291,7 +292,7 @@ def summarize(rows: list[dict[str, Any]], task: Any, spec: StudySpec, budget: fl
             "trials_nudged": sum(1 for w in per_trial.values() if w.get("applied")),
             "sim_seconds": ws_sim,
             "wall_seconds": ws_wall,
-            "share_of_worker_time": ws_sim / worker if worker else 0.0,
+            "share_of_worker_time": charged / worker if worker else 0.0,
             "records": len(ws),
         },
     }

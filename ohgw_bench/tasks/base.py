@@ -159,6 +159,7 @@ class Task(ABC):
                     "log": p.log,
                     "integer": p.integer,
                     "grad": p.grad,
+                    "prior": p.prior,
                 }
                 for p in self.space
             ],
