@@ -52,7 +52,7 @@ class AtariTask(PPOTask):
     id = "atari-pong-ppo-v1"
     description = "ALE game (ROM shipped in ale-py), stable-baselines3 PPO-CNN"
     tau = -20.0
-    default_budget = 100.0
+    default_budget = 40.0
     reference_flops_per_second = 2.5e10
     env_step_flops = 1.5e7
     policy = "CnnPolicy"
@@ -76,7 +76,7 @@ class AtariTask(PPOTask):
 
     @classmethod
     def conformance_setup(cls, tmp_dir: Any) -> dict[str, Any]:
-        return {"unit_steps": 32, "max_units": 4, "n_envs": 2, "n_steps": 16, "batch_size": 16, "n_epochs": 1,
+        return {"unit_steps": 16, "max_units": 4, "n_envs": 1, "n_steps": 16, "batch_size": 16, "n_epochs": 1,
                 "eval_episodes": 1, "eval_max_steps": 30}
 
     def make_env(self, n_envs: int, seed: int, evaluation: bool = False) -> Any:

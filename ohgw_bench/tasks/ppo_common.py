@@ -28,6 +28,7 @@ import contextlib
 import io
 import math
 import random
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,11 +264,13 @@ class PPOTask(Task):
     def _build(self, config: Mapping[str, Any], seed: int, env: Any) -> Any:
         from stable_baselines3 import PPO
 
-        return PPO(self.policy, env, learning_rate=float(config["lr"]), n_steps=int(config["n_steps"]),
-                   batch_size=self.batch_size, n_epochs=self.n_epochs, gamma=self.gamma,
-                   gae_lambda=float(config["gae_lambda"]), clip_range=float(config["clip_range"]),
-                   ent_coef=float(config["ent_coef"]), vf_coef=float(config["vf_coef"]), max_grad_norm=0.5,
-                   policy_kwargs=self.policy_kwargs(), seed=seed, device=self.device, verbose=0)
+        with warnings.catch_warnings():  # n_steps is searched, so a truncated last minibatch is expected
+            warnings.filterwarnings("ignore", message=".*mini-batch size.*", category=UserWarning)
+            return PPO(self.policy, env, learning_rate=float(config["lr"]), n_steps=int(config["n_steps"]),
+                       batch_size=self.batch_size, n_epochs=self.n_epochs, gamma=self.gamma,
+                       gae_lambda=float(config["gae_lambda"]), clip_range=float(config["clip_range"]),
+                       ent_coef=float(config["ent_coef"]), vf_coef=float(config["vf_coef"]), max_grad_norm=0.5,
+                       policy_kwargs=self.policy_kwargs(), seed=seed, device=self.device, verbose=0)
 
     def init_state(self, config: Mapping[str, Any], seed: int) -> PPOState:
         config = self.space.validate(config) | {k: v for k, v in config.items() if k not in self.space}
