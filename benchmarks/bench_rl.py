@@ -109,8 +109,9 @@ def main() -> None:
         "env steps", lambda: ppo_units(atari, args.units))
     add(f"{args.game}: evaluation, untrained policy, 2 x {atari.eval_episodes} episodes", "episodes",
         lambda: evaluation(atari))
-    add(f"cartpole: raw env ({cartpole.n_envs} envs)", "env steps",
-        lambda: raw_sb3(cartpole.make_env(cartpole.n_envs, 0), args.raw_steps * 5))
+    cart_env = cartpole.make_env(cartpole.n_envs, 0)
+    cart_env.reset()
+    add(f"cartpole: raw env ({cartpole.n_envs} envs)", "env steps", lambda: raw_sb3(cart_env, args.raw_steps * 5))
     add(f"cartpole: PPO-MLP train, {3 * args.units} unit(s) of {cartpole.unit_steps} steps", "env steps",
         lambda: ppo_units(cartpole, 3 * args.units))
 
