@@ -180,9 +180,13 @@ def _modes(model: torch.nn.Module, train: bool, bn_batch: bool = False) -> Itera
 
 @contextlib.contextmanager
 def _seeded(seed: int) -> Iterator[None]:
+    """Fork torch's generators and seed them. Not torch.manual_seed: its lazy seeding of every
+    accelerator backend formats a stack trace per call, which costs more than a small model's step."""
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
     with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)
+        for d in devices:
+            torch.cuda.default_generators[d].manual_seed(seed)
         yield
 
 
@@ -343,7 +347,8 @@ def lookahead_loss(
     """J at ``problem.hyper`` updated by ``hyper``: the function the hyper-gradient differentiates."""
     values = {**problem.hyper, **(hyper or {})}
     hp = _hyper_tensors(problem, values, (), dtype)
-    trace = _lookahead(problem, hp, _horizon(problem, horizon), False, False, dtype)
+    with torch.enable_grad():
+        trace = _lookahead(problem, hp, _horizon(problem, horizon), False, False, dtype)
     return float(trace.value.detach())
 
 
