@@ -7,8 +7,9 @@ Cases (DESIGN.md section 4): lr/wd/momentum at k = 1; all five at k = 1 exact, m
 first-order; split-batch (the validation half carved out of the same mini-batch), on
 (a) a ResNet-20 (0.27M parameters) on random 32x32 inputs, batch 128, and (b) the digits
 task when ``ohgw_bench.tasks.digits`` exists. Time is the median over repeats of the ratio
-of back-to-back timings (warm-start, then plain step) without counters, so load from other
-processes hits both sides of each ratio alike; FLOPs come from torch's flop counter and
+of back-to-back timing blocks (warm-start, then plain step; a block repeats a fast call
+until it lasts about ``--block`` seconds) without counters, so load from other processes
+hits both sides of each ratio alike; FLOPs come from torch's flop counter and
 peak memory from :func:`ohgw_bench.cost.measure`. The ratio covers the engine call only,
 not the task building its HyperProblem.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import math
 import platform
 import statistics
 import sys
@@ -147,13 +149,21 @@ def cases(full: HyperProblem, split: HyperProblem, space: SearchSpace) -> list[C
     ]
 
 
-def seconds(fn: Callable[[], Any]) -> float:
+def seconds(fn: Callable[[], Any], calls: int = 1) -> float:
+    """Mean wall time of ``calls`` back-to-back calls."""
     start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls
 
 
-def bench(task: str, full: HyperProblem, split: HyperProblem, space: SearchSpace, repeats: int) -> list[dict[str, Any]]:
+def calls_for(fn: Callable[[], Any], block: float) -> int:
+    """How many calls make a timing block of about ``block`` seconds (small models need many)."""
+    return max(1, math.ceil(block / max(seconds(fn), 1e-6)))
+
+
+def bench(task: str, full: HyperProblem, split: HyperProblem, space: SearchSpace, repeats: int,
+          block: float) -> list[dict[str, Any]]:
     def step() -> float:
         return plain_step(full)
 
@@ -165,10 +175,11 @@ def bench(task: str, full: HyperProblem, split: HyperProblem, space: SearchSpace
             return hypergradient(case.problem, space, names=case.names, mode=case.mode)  # type: ignore[arg-type]
 
         warm()
+        n_warm, n_step = calls_for(warm, block), calls_for(step, block)
         ratios, warm_s, step_s = [], [], []
         for _ in range(repeats):
-            w = seconds(warm)
-            s = seconds(step)
+            w = seconds(warm, n_warm)
+            s = seconds(step, n_step)
             ratios.append(w / s)
             warm_s.append(w)
             step_s.append(s)
@@ -202,7 +213,8 @@ def markdown(rows: Sequence[dict[str, Any]], args: argparse.Namespace) -> str:
         "",
         f"torch {torch.__version__}, {platform.machine()} {platform.processor() or ''}".rstrip()
         + f", {torch.get_num_threads()} torch thread(s), float32, batch {args.batch} (ResNet-20), "
-        f"time = median of {args.repeats} paired ratios (no counters attached).",
+        f"time = median of {args.repeats} paired ratios of timing blocks of >= {args.block:g} s "
+        "(no counters attached).",
         "",
         "| task | warm-start | time | FLOPs | peak memory | warm-start ms | plain step ms | goal |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
@@ -225,19 +237,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 makes timings comparable)")
     parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--block", type=float, default=0.5,
+                        help="seconds per timing block: fast steps are repeated within a block")
     parser.add_argument("--tasks", nargs="+", default=["resnet20", "digits"], choices=["resnet20", "digits"])
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     rows: list[dict[str, Any]] = []
     if "resnet20" in args.tasks:
-        rows += bench("resnet20", *resnet_problems(args.batch), repeats=args.repeats)
+        rows += bench("resnet20", *resnet_problems(args.batch), repeats=args.repeats, block=args.block)
     if "digits" in args.tasks:
         problems = digits_problems()
         if problems is None:
             print("ohgw_bench.tasks.digits not found: skipping digits", file=sys.stderr)
         else:
-            rows += bench("digits", *problems, repeats=args.repeats)
+            rows += bench("digits", *problems, repeats=args.repeats, block=args.block)
     text = markdown(rows, args)
     print(text)
     if args.out:
