@@ -182,7 +182,8 @@ def test_xgb_hyper_objective_and_cost() -> None:
     assert objective({"eta": 0.05}) > value
     assert objective({"subsample": 0.7}) != value
     deep = {**config, "max_depth": 10}
-    assert task.cost(deep, 0, 10) > task.cost(config, 0, 10) == pytest.approx(10 * task.cost(config, 3, 4))
+    assert task.cost(deep, 0, 10) > task.cost(config, 0, 10) > 10 * task.cost(config, 3, 4)
+    assert task.cost(config, 2, 12) == pytest.approx(10 * task.cost(config, 3, 4))
 
 
 def test_mlp_resume_with_dropout_is_bit_identical(tmp_path: Path) -> None:

@@ -81,7 +81,7 @@ class UCIMLPTask(UCITask):
     description = "UCI tabular set, MLP, SGD with momentum, autograd warm-start"
     hypergrad_method = "autograd"
     default_horizon = 1
-    reference_flops_per_second = 2e9
+    reference_flops_per_second = 1e9
     conformance_fidelities = (1, 2)
     BUDGET_IN_FULL_TRAININGS = 10.0
     TAU = {"breast_cancer": 0.02, "wine": 0.0, "iris": 0.04, "digits": 0.03, "diabetes": 54.0}
@@ -115,7 +115,7 @@ class UCIMLPTask(UCITask):
 
     @property
     def default_budget(self) -> float:  # type: ignore[override]
-        """A few full-fidelity trainings of the default config: ~100 ASHA trials (eta 3, 1..81)."""
+        """Ten full-fidelity trainings of the default config (tens to ~200 vanilla ASHA trials, eta 3)."""
         return self.BUDGET_IN_FULL_TRAININGS * self.cost(self.space.default_config(), 0, self.max_epochs)
 
     @property
