@@ -94,9 +94,10 @@ def test_csv_classification_through_real_loader(model: str, tmp_path: Path) -> N
     run_check_task(task)
 
 
-def test_csv_regression_yaml_sidecar(tmp_path: Path) -> None:
+@pytest.mark.parametrize("model", ["mlp", "xgb"])
+def test_csv_regression_yaml_sidecar(model: str, tmp_path: Path) -> None:
     write_toy_regression(tmp_path)
-    task = tasks.make("uci-reg-xgb", data_dir=tmp_path)
+    task = tasks.make(f"uci-reg-{model}", data_dir=tmp_path)
     assert (task.metric, task.test_metric, task.tau) == ("val_rmse", "test_rmse", 1.5)
     state = task.init_state(task.space.default_config(), 0)
     task.train(state, 40)
