@@ -67,10 +67,10 @@ class DigitsTask(Task):
     metric = "val_error"
     mode = "min"
     test_metric = "test_error"
-    tau = 0.03
+    tau = 0.015
     hypergrad_method = "autograd"
     default_horizon = 1
-    default_budget = 60.0
+    default_budget = 30.0
     reference_flops_per_second = 1e9
 
     def __init__(self, data_dir: Any = None, hidden: int = 128, split_seed: int = 0, max_epochs: int = 27):

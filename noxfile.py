@@ -1,0 +1,56 @@
+"""nox sessions: tests, smoke, lint, bench. Each installs the one known-good set from constraints.txt."""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTHON = "3.11"
+ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg"}
+
+
+def install(session: nox.Session, extras: str = "all,dev") -> None:
+    session.install("-c", "constraints.txt", "-e", f".[{extras}]")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The whole test suite (about 15 minutes on 2 CPU cores)."""
+    install(session)
+    session.run("pytest", "-q", "-p", "no:cacheprovider", *session.posargs, env=ENV)
+
+
+@nox.session(python=PYTHON)
+def smoke(session: nox.Session) -> None:
+    """A few short real studies end to end (under 3 minutes on 2 CPU cores)."""
+    install(session)
+    results = os.environ.get("OHGW_SMOKE_RESULTS", "results-smoke")
+    if os.path.exists("ohgw_bench/experiment.py"):
+        session.run("python", "-m", "ohgw_bench.experiment", "experiments/smoke.yaml", "--results-dir", results,
+                    *session.posargs, env=ENV)
+    else:
+        for variant in ("none", "ohgw", "random"):
+            session.run("python", "-m", "ohgw_bench.run", "--experiment", "smoke", "--results-dir", results,
+                        "--warm-start", variant, "--budget", "10", "--quiet", env=ENV)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff over the package, tests, analysis and benchmarks."""
+    session.install("-c", "constraints.txt", "ruff")
+    session.run("ruff", "check", "ohgw_bench", "tests", "analysis", "benchmarks", "noxfile.py")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Performance benchmarks: ratios against a baseline measured in the same run (not tests)."""
+    install(session)
+    out = os.environ.get("OHGW_BENCH_OUT", "bench-results")
+    os.makedirs(out, exist_ok=True)
+    for script in sorted(os.listdir("benchmarks")):
+        if script.startswith("bench_") and script.endswith(".py"):
+            session.run("python", f"benchmarks/{script}", "--out", f"{out}/{script[:-3]}.md", env=ENV)

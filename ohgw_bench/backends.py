@@ -1,0 +1,242 @@
+"""Executing trials: in-process on a simulated clock, or as real processes (Syne Tune's LocalBackend).
+
+Both backends run the same :class:`TrialRunner` logic: a trial trains one fidelity unit at a
+time from its state, evaluates, and reports ``{resource_attr: fidelity, metric, test_metric}``.
+
+``simulated`` (DESIGN.md section 5): trials run in this process, one unit at a time and only
+when the simulated timeline reaches them, so a trial the scheduler stops costs no further real
+compute. Each unit's duration comes from the task's deterministic cost model (FLOPs over a
+reference throughput), never from measured time, so the same spec and seed give the same
+timeline and the same scheduler decisions on any machine. The warm-start's cost is charged
+to the start of the trial it serves. The Tuner's own decision time is not added to the clock.
+
+``local``: Syne Tune's LocalBackend starts ``python -m``-style processes per start/resume; each
+trial's stdout and stderr go to files in the study folder (no pipe can block).
+"""
+
+from __future__ import annotations
+
+import copy
+import heapq
+import itertools
+import json
+import os
+import sys
+import traceback
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from syne_tune.backend.local_backend import LocalBackend
+from syne_tune.backend.trial_backend import TrialBackend
+from syne_tune.backend.trial_status import Status, Trial, TrialResult
+
+from ohgw_bench.baselines.warmstarted import TRIAL_SEED_KEY, WS_COST_KEY, trial_seed
+from ohgw_bench.tasks.base import Task
+
+HARNESS_KEYS = (TRIAL_SEED_KEY, WS_COST_KEY)
+STATE_FILE = "state.ckpt"
+
+
+def task_config(task: Task, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The search-space part of a trial config (drops the fidelity key and harness keys)."""
+    return {name: config[name] for name in task.space.names}
+
+
+class TrialRunner:
+    """Trains trials of one task unit by unit, keeping paused states in memory or on disk."""
+
+    def __init__(self, task: Task, study_seed: int, checkpoint_root: Path | None = None):
+        self.task = task
+        self.study_seed = study_seed
+        self.resource_attr = task.fidelity.name
+        self.checkpoint_root = checkpoint_root
+        self._states: dict[int, Any] = {}
+
+    def seed(self, trial_id: int, config: Mapping[str, Any]) -> int:
+        if TRIAL_SEED_KEY in config:
+            return int(config[TRIAL_SEED_KEY])
+        return trial_seed(self.study_seed, 1_000_000 + trial_id)
+
+    def target(self, config: Mapping[str, Any]) -> int:
+        return int(config.get(self.resource_attr, self.task.fidelity.max))
+
+    def fidelity(self, trial_id: int) -> int:
+        state = self._states.get(trial_id)
+        return 0 if state is None else int(state.fidelity)
+
+    def has_state(self, trial_id: int) -> bool:
+        return trial_id in self._states
+
+    def state(self, trial_id: int, config: Mapping[str, Any]) -> Any:
+        if trial_id not in self._states:
+            self._states[trial_id] = self.task.init_state(task_config(self.task, config), self.seed(trial_id, config))
+        return self._states[trial_id]
+
+    def run_unit(self, trial_id: int, config: Mapping[str, Any]) -> dict[str, Any]:
+        """Train one fidelity unit and evaluate; the result dict the scheduler sees."""
+        state = self.state(trial_id, config)
+        self.task.train(state, state.fidelity + 1)
+        metrics = self.task.evaluate(state)
+        return {self.resource_attr: int(state.fidelity), **metrics}
+
+    def copy(self, src: int, tgt: int) -> None:
+        if src in self._states:
+            self._states[tgt] = copy.deepcopy(self._states[src])
+
+    def drop(self, trial_id: int) -> None:
+        self._states.pop(trial_id, None)
+
+
+class SimulatedBackend(TrialBackend):
+    """In-process trials on a simulated timeline of ``n_workers`` (one unit computed at a time).
+
+    The Tuner calls :meth:`fetch_status_results` once per loop; each call advances the clock to
+    the earliest pending unit among running trials, computes it, and returns its result, so the
+    Tuner can answer and fill a freed worker before the clock moves again.
+    """
+
+    def __init__(self, runner: TrialRunner, horizon: float):
+        super().__init__()
+        self.runner = runner
+        self.task = runner.task
+        self.horizon = horizon
+        self.now = 0.0
+        self.busy_time = 0.0
+        self._heap: list[tuple[float, int, int, int]] = []
+        self._order = itertools.count()
+        self._token: dict[int, int] = {}
+        self._unit_start: dict[int, float] = {}
+        self._logs: dict[int, list[str]] = {}
+        self.errors: dict[int, str] = {}
+
+    def clock(self) -> float:
+        return self.now
+
+    def _push(self, trial_id: int, start: float, config: Mapping[str, Any]) -> None:
+        f = self.runner.fidelity(trial_id)
+        end = start + self.task.cost(task_config(self.task, config), f, f + 1)
+        token = next(self._order)
+        self._token[trial_id] = token
+        heapq.heappush(self._heap, (end, token, trial_id, token))
+
+    def _schedule(self, trial_id: int, config: dict[str, Any]) -> None:
+        fresh = not self.runner.has_state(trial_id)
+        charge = float(config.get(WS_COST_KEY, 0.0)) if fresh else 0.0
+        self._unit_start[trial_id] = self.now
+        self._push(trial_id, self.now + charge, config)
+
+    def _pop(self) -> tuple[float, int] | None:
+        while self._heap:
+            end, _, trial_id, token = self._heap[0]
+            if self._token.get(trial_id) != token:
+                heapq.heappop(self._heap)
+                continue
+            if end > self.horizon:
+                return None
+            heapq.heappop(self._heap)
+            return end, trial_id
+        return None
+
+    def next_event_time(self) -> float | None:
+        """Time of the next pending unit (None if no trial is running)."""
+        while self._heap and self._token.get(self._heap[0][2]) != self._heap[0][3]:
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else None
+
+    def fetch_status_results(self, trial_ids: list[int]) -> tuple[dict[int, tuple[Trial, str]], list]:
+        results: list[tuple[int, dict[str, Any]]] = []
+        event = self._pop()
+        if event is None and self.next_event_time() is not None:
+            self.now = max(self.now, self.horizon)
+        if event is not None:
+            end, trial_id = event
+            self.now = max(self.now, end)
+            self.busy_time += end - self._unit_start.get(trial_id, end)
+            self._unit_start[trial_id] = end
+            self._token.pop(trial_id, None)
+            record = self._trial_dict[trial_id]
+            config = record.config
+            try:
+                result = self.runner.run_unit(trial_id, config)
+            except Exception as e:  # noqa: BLE001 - any error of a trial is recorded, the study goes on
+                record.status = Status.failed
+                self.errors[trial_id] = f"{type(e).__name__}: {e}"
+                self._logs.setdefault(trial_id, []).append(traceback.format_exc())
+                self.runner.drop(trial_id)
+            else:
+                results.append((trial_id, result))
+                record.metrics.append(result)
+                if result[self.runner.resource_attr] >= self.runner.target(config):
+                    record.status = Status.completed
+                else:
+                    self._push(trial_id, end, config)
+        status = {}
+        for tid in trial_ids:
+            r = self._trial_dict[tid]
+            status[tid] = (Trial(trial_id=tid, config=r.config, creation_time=r.creation_time), r.status)
+        return status, results
+
+    def _pause_trial(self, trial_id: int, result: dict | None) -> None:
+        self._token.pop(trial_id, None)
+
+    def _stop_trial(self, trial_id: int, result: dict | None) -> None:
+        self._token.pop(trial_id, None)
+        self.runner.drop(trial_id)
+
+    def _resume_trial(self, trial_id: int) -> None:
+        pass
+
+    def copy_checkpoint(self, src_trial_id: int, tgt_trial_id: int) -> None:
+        self.runner.copy(src_trial_id, tgt_trial_id)
+
+    def delete_checkpoint(self, trial_id: int) -> None:
+        self.runner.drop(trial_id)
+
+    def _all_trial_results(self, trial_ids: list[int]) -> list[TrialResult]:
+        return [self._trial_dict[t] for t in trial_ids]
+
+    def busy_trial_ids(self) -> list[tuple[int, str]]:
+        return [(t, r.status) for t, r in self._trial_dict.items() if r.status == Status.in_progress]
+
+    def stdout(self, trial_id: int) -> list[str]:
+        return []
+
+    def stderr(self, trial_id: int) -> list[str]:
+        return self._logs.get(trial_id, [])
+
+    def entrypoint_path(self) -> Path:
+        return Path(__file__)
+
+    def set_entrypoint(self, entry_point: str) -> None:
+        pass
+
+    def start_trial(self, config: dict[str, Any], checkpoint_trial_id: int | None = None) -> TrialResult:
+        trial = super().start_trial(config, checkpoint_trial_id)
+        trial.creation_time = datetime.fromtimestamp(0)
+        return trial
+
+
+class ProcessBackend(LocalBackend):
+    """Syne Tune's LocalBackend running :mod:`ohgw_bench.trial` with the study's constants added.
+
+    The constants (task id, data dir, options, study seed) travel in the trial's config JSON
+    file, never in ``trial.config``, so schedulers see only hyperparameters and the fidelity.
+    """
+
+    def __init__(self, constants: Mapping[str, Any]):
+        import ohgw_bench.trial as entry
+
+        super().__init__(entry_point=str(Path(entry.__file__).resolve()), pass_args_as_json=True,
+                         delete_checkpoints=True)
+        self.binary = sys.executable
+        self.constants = dict(constants)
+
+    def _schedule(self, trial_id: int, config: dict[str, Any]) -> None:
+        super()._schedule(trial_id, {**config, **self.constants})
+
+
+def load_trial_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    with open(path) as f:
+        return json.load(f)

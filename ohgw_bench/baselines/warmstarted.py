@@ -1,0 +1,91 @@
+"""The one way a warm-start wraps a scheduler: nudge each NEW config between suggest and start.
+
+The wrapper sits between the scheduler (deciding) and the Tuner (executing). A start
+suggestion from the base scheduler is handed to the warm-start, and the nudged config is what
+the Tuner starts, so ``trial.config`` (which the base scheduler and its searcher learn from in
+``on_trial_add`` / ``on_trial_result``) and the result rows all see the config actually
+trained. Resumes keep the trial's config (already nudged) and are passed through untouched.
+
+Each new trial also gets a training seed drawn from the study seed and the index of the
+proposal, so the n-th proposal of a vanilla arm and of an OHGW arm with the same study seed
+train from the same initial weights (paired seeds).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from syne_tune.backend.trial_status import Trial
+from syne_tune.optimizer.scheduler import TrialScheduler, TrialSuggestion
+
+from ohgw_bench.space import SearchSpace
+
+TRIAL_SEED_KEY = "ohgw_trial_seed"
+WS_COST_KEY = "ohgw_ws_seconds"
+
+
+def trial_seed(study_seed: int, index: int) -> int:
+    """Training seed of the ``index``-th new trial of a study (same across warm-start arms)."""
+    return (study_seed * 1_000_003 + index * 7919) % (2**31 - 1)
+
+
+class WarmStarted(TrialScheduler):
+    """Apply ``warm_start.apply(config, trial_seed)`` to every newly started trial of ``base``."""
+
+    applies_warm_start = True
+
+    def __init__(self, base: TrialScheduler, warm_start: Any, space: SearchSpace, study_seed: int):
+        super().__init__(random_seed=study_seed)
+        self.base = base
+        self.warm_start = warm_start
+        self.space = space
+        self.study_seed = study_seed
+        self._new = 0
+        self._pending: tuple[dict[str, Any], dict[str, Any]] | None = None
+        self._info: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+    def suggest(self) -> TrialSuggestion | None:
+        suggestion = self.base.suggest()
+        if suggestion is None or not suggestion.spawn_new_trial_id or suggestion.config is None:
+            return suggestion
+        if suggestion.checkpoint_trial_id is not None:
+            return suggestion
+        proposed = dict(suggestion.config)
+        seed = trial_seed(self.study_seed, self._new)
+        self._new += 1
+        part = {name: proposed[name] for name in self.space.names}
+        nudged, record = self.warm_start.apply(part, seed)
+        config = {**proposed, **nudged, TRIAL_SEED_KEY: seed, WS_COST_KEY: float(record.get("sim_seconds", 0.0))}
+        self._pending = (proposed, record)
+        return TrialSuggestion.start_suggestion(config)
+
+    def on_trial_add(self, trial: Trial) -> None:
+        if self._pending is not None:
+            self._info[trial.trial_id] = self._pending
+            self._pending = None
+        self.base.on_trial_add(trial)
+
+    def warm_start_info(self, trial_id: int) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """(proposed config, warm-start record) of a trial, or None for resumed-from-checkpoint starts."""
+        return self._info.get(trial_id)
+
+    def on_trial_error(self, trial: Trial) -> None:
+        self.base.on_trial_error(trial)
+
+    def on_trial_result(self, trial: Trial, result: dict[str, Any]) -> str:
+        return self.base.on_trial_result(trial, result)
+
+    def on_trial_complete(self, trial: Trial, result: dict[str, Any]) -> None:
+        self.base.on_trial_complete(trial, result)
+
+    def on_trial_remove(self, trial: Trial) -> None:
+        self.base.on_trial_remove(trial)
+
+    def metric_names(self) -> list[str]:
+        return self.base.metric_names()
+
+    def metric_mode(self) -> str:
+        return self.base.metric_mode()
+
+    def metadata(self) -> dict[str, Any]:
+        return {"scheduler_name": type(self.base).__name__, "wrapped_by": type(self).__name__}

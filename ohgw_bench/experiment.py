@@ -1,0 +1,278 @@
+"""Run an experiment: a YAML grid of studies (DESIGN.md sections 1, 5, 8).
+
+    python -m ohgw_bench.experiment experiments/smoke.yaml --results-dir results
+    python -m ohgw_bench.experiment experiments/cpu.yaml --executor process --max-parallel 2
+    python -m ohgw_bench.experiment experiments/main.yaml --executor dask --address tcp://host:8786
+
+The file (every key optional except tasks, schedulers and variants)::
+
+    name: smoke              # first folder level (default: the file's stem)
+    description: ...
+    budget: 10               # seconds on the study clock (default: each task's default_budget)
+    workers: 4               # workers per study
+    backend: simulated       # simulated | local
+    seeds: 2                 # N (seeds 0..N-1) or a list of seeds
+    max_failures: 20         # failed trials before a study stops
+    tasks:                   # ids/aliases, or mappings:
+      - digits
+      - {task: cifar10, label: cifar10-bs64, options: {batch_size: 64}, fixture: true, budget: 30}
+    schedulers:              # names, or {scheduler: pasha, options: {eta: 3}}
+      - asha
+    variants:                # none | ohgw | random | prior | ohgw-kN, or mappings of warm-start fields
+      - none
+      - {variant: ohgw, step_rule: normalized, rho: 0.05}
+    grids:                   # optional: blocks that override the keys above, each crossed on its own
+      - {tasks: [uci-iris-xgb], schedulers: [asha]}
+
+``fixture: true`` writes the task's tiny conformance dataset (the real on-disk format) under
+``<results-dir>/.fixtures`` and runs on it: that is how the smoke experiment covers task
+families whose real data cannot be downloaded here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ohgw_bench.errors import UserError
+from ohgw_bench.executors import EXECUTORS, ProgressLine, run_all
+
+TOP_KEYS = {"name", "description", "budget", "workers", "backend", "seeds", "max_failures", "tasks", "schedulers",
+            "variants", "grids", "tau"}
+GRID_KEYS = TOP_KEYS - {"name", "description", "grids"}
+TASK_KEYS = {"task", "label", "options", "fixture", "budget", "data_dir", "tau"}
+SCHED_KEYS = {"scheduler", "options"}
+
+
+class ExperimentError(UserError):
+    """A malformed experiment file: names the file, the key and what was expected."""
+
+
+def _err(path: Path, key: str, expected: str, got: Any) -> ExperimentError:
+    return ExperimentError(f"{path}: key '{key}': expected {expected}, got {got!r}")
+
+
+def _list(path: Path, key: str, value: Any) -> list[Any]:
+    if not isinstance(value, list) or not value:
+        raise _err(path, key, "a non-empty list", value)
+    return value
+
+
+def _seeds(path: Path, key: str, value: Any) -> list[int]:
+    if isinstance(value, bool):
+        raise _err(path, key, "an integer count or a list of integers", value)
+    if isinstance(value, int) and value > 0:
+        return list(range(value))
+    if isinstance(value, list) and value and all(isinstance(s, int) and not isinstance(s, bool) for s in value):
+        return list(value)
+    raise _err(path, key, "a positive integer count or a list of integers", value)
+
+
+def _number(path: Path, key: str, value: Any, positive: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or (positive and value <= 0):
+        raise _err(path, key, "a positive number", value)
+    return float(value)
+
+
+def _variant(path: Path, key: str, value: Any) -> Any:
+    from ohgw_bench.warmstart import WarmStartSettings
+
+    fields = set(WarmStartSettings.__dataclass_fields__)
+    if isinstance(value, str):
+        value = {"variant": value}
+    if not isinstance(value, Mapping):
+        raise _err(path, key, "a variant name or a mapping of warm-start fields", value)
+    unknown = set(value) - fields
+    if unknown:
+        raise _err(path, key, f"warm-start fields among {sorted(fields)}", sorted(unknown))
+    kw = dict(value)
+    name = str(kw.get("variant", "none"))
+    if name.startswith("ohgw-k"):
+        try:
+            kw["horizon"] = int(name[len("ohgw-k"):])
+        except ValueError:
+            raise _err(path, key, "ohgw-kN with an integer N", name) from None
+        kw["variant"] = "ohgw"
+    elif name not in ("none", "ohgw", "random", "prior"):
+        raise _err(path, key, "none, ohgw, random, prior or ohgw-kN", name)
+    try:
+        return WarmStartSettings(**kw)
+    except (TypeError, ValueError) as e:
+        raise _err(path, key, "valid warm-start settings", str(e)) from None
+
+
+def load(path: str | Path, results_dir: str | Path) -> tuple[str, list[Any]]:
+    """Parse and validate an experiment file into (name, [StudySpec])."""
+    import yaml
+
+    from ohgw_bench import baselines, tasks
+    from ohgw_bench.study import StudySpec
+
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ExperimentError(f"{path}: no such experiment file") from None
+    except yaml.YAMLError as e:
+        raise ExperimentError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(doc, Mapping):
+        raise ExperimentError(f"{path}: expected a mapping at the top level, got {type(doc).__name__}")
+    unknown = set(doc) - TOP_KEYS
+    if unknown:
+        raise _err(path, sorted(unknown)[0], f"one of {sorted(TOP_KEYS)}", "an unknown key")
+    name = str(doc.get("name", path.stem))
+    grids = doc.get("grids") or [{}]
+    grids = _list(path, "grids", grids)
+    specs: list[StudySpec] = []
+    seen: set[tuple] = set()
+    for g, grid in enumerate(grids):
+        where = f"grids[{g}]" if "grids" in doc else ""
+        if not isinstance(grid, Mapping):
+            raise _err(path, where, "a mapping", grid)
+        bad = set(grid) - GRID_KEYS
+        if bad:
+            raise _err(path, f"{where}.{sorted(bad)[0]}", f"one of {sorted(GRID_KEYS)}", "an unknown key")
+        block = {**{k: v for k, v in doc.items() if k in GRID_KEYS}, **grid}
+
+        def k(key: str, where: str = where) -> str:
+            return f"{where}.{key}" if where else key
+
+        for required in ("tasks", "schedulers", "variants"):
+            if required not in block:
+                raise _err(path, k(required), "a non-empty list", None)
+        seeds = _seeds(path, k("seeds"), block.get("seeds", 1))
+        workers = block.get("workers", 4)
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise _err(path, k("workers"), "a positive integer", workers)
+        backend = block.get("backend", "simulated")
+        if backend not in ("simulated", "local"):
+            raise _err(path, k("backend"), "simulated or local", backend)
+        budget = _number(path, k("budget"), block["budget"]) if block.get("budget") is not None else None
+        max_failures = int(block.get("max_failures", 20))
+        variants = [_variant(path, f"{k('variants')}[{i}]", v) for i, v in enumerate(_list(path, k("variants"), block["variants"]))]
+        scheds = []
+        for i, s in enumerate(_list(path, k("schedulers"), block["schedulers"])):
+            entry = {"scheduler": s} if isinstance(s, str) else s
+            if not isinstance(entry, Mapping) or "scheduler" not in entry or set(entry) - SCHED_KEYS:
+                raise _err(path, f"{k('schedulers')}[{i}]", "a scheduler name or {scheduler, options}", s)
+            try:
+                baselines.spec(entry["scheduler"])
+            except UserError as e:
+                raise ExperimentError(f"{path}: key '{k('schedulers')}[{i}]': {e}") from None
+            scheds.append(entry)
+        for i, t in enumerate(_list(path, k("tasks"), block["tasks"])):
+            entry = {"task": t} if isinstance(t, str) else t
+            key = f"{k('tasks')}[{i}]"
+            if not isinstance(entry, Mapping) or "task" not in entry or set(entry) - TASK_KEYS:
+                raise _err(path, key, f"a task id or a mapping with keys among {sorted(TASK_KEYS)}", t)
+            try:
+                task_id, entry_point, _ = tasks.resolve(entry["task"])
+            except UserError as e:
+                raise ExperimentError(f"{path}: key '{key}': {e}") from None
+            options = dict(entry.get("options") or {})
+            data_dir = entry.get("data_dir")
+            if entry.get("fixture"):
+                fixture_dir = Path(results_dir) / ".fixtures" / (entry.get("label") or task_id)
+                fixture_dir.mkdir(parents=True, exist_ok=True)
+                setup = tasks._load(entry_point).conformance_setup(fixture_dir)
+                data_dir = setup.pop("data_dir", data_dir)
+                options = {**setup, **options}
+            t_budget = _number(path, f"{key}.budget", entry["budget"]) if entry.get("budget") is not None else budget
+            for sched in scheds:
+                for ws in variants:
+                    for seed in seeds:
+                        spec = StudySpec(
+                            task=entry["task"], scheduler=sched["scheduler"], warm_start=ws, seed=seed,
+                            budget=t_budget, n_workers=workers, backend=backend, experiment=name,
+                            results_dir=str(results_dir), data_dir=None if data_dir is None else str(data_dir),
+                            task_options=options, scheduler_options=dict(sched.get("options") or {}),
+                            tau=entry.get("tau", block.get("tau")), max_failures=max_failures,
+                            task_label=entry.get("label"))
+                        ident = (entry.get("label") or task_id, spec.scheduler, ws.label(), seed)
+                        if ident in seen:
+                            raise ExperimentError(
+                                f"{path}: study {'/'.join(map(str, ident))} appears twice; give one of the task "
+                                f"entries a distinct 'label' or distinct variant settings")
+                        seen.add(ident)
+                        specs.append(spec)
+    return name, specs
+
+
+def _kv(items: list[str] | None) -> dict[str, Any] | None:
+    if items is None:
+        return None
+    from ohgw_bench.run import parse_assignments
+
+    return parse_assignments(items, "--slurm")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ohgw_bench.run import OneLineParser
+
+    p = OneLineParser(prog="python -m ohgw_bench.experiment", description=__doc__,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("file", help="experiment YAML file, e.g. experiments/smoke.yaml")
+    p.add_argument("--results-dir", default="results", help="root of the result folders (default: ./results)")
+    p.add_argument("--executor", choices=EXECUTORS, default="inprocess",
+                   help="inprocess (default), process (local process pool) or dask")
+    p.add_argument("--max-parallel", type=int, default=2, help="studies at once for process/dask (default: 2)")
+    p.add_argument("--retries", type=int, default=2, help="re-runs of a study whose worker died (default: 2)")
+    p.add_argument("--address", default=None, help="dask: address of an existing scheduler (tcp://host:8786)")
+    p.add_argument("--slurm", action="append", metavar="KEY=VALUE", default=None,
+                   help="dask: start a Slurm cluster through dask_jobqueue.SLURMCluster(KEY=VALUE, ...), repeatable")
+    p.add_argument("--dry-run", action="store_true", help="validate the file and list the studies, run nothing")
+    args = p.parse_args(argv)
+    try:
+        if args.max_parallel < 1:
+            raise UserError(f"--max-parallel must be at least 1, got {args.max_parallel}")
+        if args.executor != "dask" and (args.address or args.slurm):
+            raise UserError("--address and --slurm need --executor dask")
+        from ohgw_bench.results import check_writable
+
+        check_writable(args.results_dir)
+        name, specs = load(args.file, args.results_dir)
+        jobs = [(f"{s.task_label or s.task}/{s.scheduler}/{s.warm_start.label()}/seed-{s.seed}", s.as_dict())
+                for s in specs]
+        if args.dry_run:
+            for key, _ in jobs:
+                print(key)
+            print(f"{len(jobs)} studies in experiment {name!r}")
+            return 0
+        progress = ProgressLine(len(jobs), sys.stderr)
+        print(f"[experiment] {name}: {len(jobs)} studies, executor {args.executor}", file=sys.stderr, flush=True)
+        outcomes = run_all(args.executor, jobs, progress, max_parallel=args.max_parallel, retries=args.retries,
+                           address=args.address, slurm=_kv(args.slurm))
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: finished studies are kept; run the same command to finish the rest", file=sys.stderr)
+        return 130
+    failed = [o for o in outcomes if o.status == "failed"]
+    done = sum(o.status == "complete" for o in outcomes)
+    skipped = sum(o.status == "skipped" for o in outcomes)
+    root = Path(args.results_dir) / name
+    _record_failures(root, failed)
+    print(f"Experiment {name}: {done} studies run, {skipped} already complete, {len(failed)} failed.")
+    for o in failed:
+        print(f"  failed: {o.key}: {o.error}")
+    print(f"Results: {root}")
+    print(f"Report:  python -m analysis.report {root} --out {root}/report")
+    print(json.dumps({"experiment": name, "results": str(root), "run": done, "skipped": skipped,
+                      "failed": [o.key for o in failed]}))
+    return 1 if failed else 0
+
+
+def _record_failures(root: Path, failed: list[Any]) -> None:
+    from ohgw_bench.results import write_json_atomic
+
+    if failed:
+        write_json_atomic(root / "failed.json", {o.key: {"error": o.error, "attempts": o.attempts} for o in failed})
+
+
+if __name__ == "__main__":
+    sys.exit(main())

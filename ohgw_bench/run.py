@@ -1,0 +1,177 @@
+"""Run one study from the command line.
+
+    python -m ohgw_bench.run                                   # digits, ASHA, no warm-start
+    python -m ohgw_bench.run --task wikitext103 --scheduler dyhpo --ohgw
+
+Progress goes to stderr; a short human summary goes to stdout, and the LAST line of stdout is
+the same summary as one JSON object (with the study id and folder) for scripts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from typing import Any, NoReturn
+
+from ohgw_bench.errors import UserError
+
+VARIANTS = ("none", "ohgw", "random", "prior")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line (exit code 2) instead of usage plus message."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def parse_assignments(items: list[str] | None, flag: str) -> dict[str, Any]:
+    """KEY=VALUE pairs, values parsed as JSON where possible (numbers, booleans), else strings."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"{flag} expects KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(prog="python -m ohgw_bench.run", description=__doc__,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", default="digits", help="task id, alias, family member or module:Class (default: digits)")
+    p.add_argument("--scheduler", default="asha", help="scheduler name, see --list-schedulers (default: asha)")
+    p.add_argument("--ohgw", action="store_true", help="shorthand for --warm-start ohgw")
+    p.add_argument("--warm-start", default=None, metavar="VARIANT",
+                   help="none, ohgw, random, prior, or ohgw-kN for N lookahead steps (default: none)")
+    p.add_argument("--eta-h", type=float, default=1e-3, help="hyper-step size for --step-rule raw (default: 1e-3)")
+    p.add_argument("--step-rule", choices=("raw", "normalized", "sign"), default="raw",
+                   help="raw: psi - eta_h*g (the paper's); normalized/sign: trust region of radius --rho "
+                        "in unit-cube coordinates (default: raw)")
+    p.add_argument("--rho", type=float, default=0.05, help="trust-region radius for normalized/sign (default: 0.05)")
+    p.add_argument("--horizon", type=int, default=None, help="lookahead steps k (default: the task's, 1 for SGD, 2 for AdamW)")
+    p.add_argument("--hg-mode", choices=("exact", "first-order", "mixed"), default="exact",
+                   help="hyper-gradient mode (default: exact)")
+    p.add_argument("--split-batch", action="store_true", help="carve the validation batch out of the first mini-batch")
+    p.add_argument("--seed", type=int, default=0, help="study seed (default: 0)")
+    p.add_argument("--budget", type=float, default=None, help="seconds on the study's clock (default: the task's)")
+    p.add_argument("--workers", type=int, default=4, help="number of (simulated or real) workers (default: 4)")
+    p.add_argument("--backend", choices=("simulated", "local"), default="simulated",
+                   help="simulated: in-process trials on a deterministic simulated clock; local: real processes and "
+                        "wall-clock (default: simulated)")
+    p.add_argument("--results-dir", default="results", help="root of the result folders (default: ./results)")
+    p.add_argument("--experiment", default="default", help="experiment name, the first folder level (default: default)")
+    p.add_argument("--data-dir", default=None, help="dataset root (default: $OHGW_DATA_DIR or ~/.cache/ohgw_bench/data)")
+    p.add_argument("--task-option", action="append", metavar="KEY=VALUE", help="adapter option, repeatable")
+    p.add_argument("--scheduler-option", action="append", metavar="KEY=VALUE", help="scheduler option (e.g. eta=3), repeatable")
+    p.add_argument("--tau", type=float, default=None, help="threshold for time-to-target (default: the task's)")
+    p.add_argument("--max-failures", type=int, default=20, help="stop the study after this many failed trials (default: 20)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing study folder instead of skipping it")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--list-tasks", action="store_true", help="list the registered tasks and exit")
+    p.add_argument("--list-schedulers", action="store_true", help="list the schedulers and exit")
+    return p
+
+
+def warm_start_settings(args: argparse.Namespace) -> Any:
+    from ohgw_bench.warmstart import WarmStartSettings
+
+    variant = args.warm_start or ("ohgw" if args.ohgw else "none")
+    if args.ohgw and args.warm_start not in (None, "ohgw") and not str(args.warm_start).startswith("ohgw"):
+        raise UserError(f"--ohgw contradicts --warm-start {args.warm_start}")
+    horizon = args.horizon
+    if variant.startswith("ohgw-k"):
+        try:
+            horizon = int(variant[len("ohgw-k"):])
+        except ValueError:
+            raise UserError(f"--warm-start {variant}: expected ohgw-kN with an integer N") from None
+        variant = "ohgw"
+    if variant not in VARIANTS:
+        raise UserError(f"--warm-start must be one of {', '.join(VARIANTS)} or ohgw-kN, got {variant!r}")
+    if horizon is not None and horizon < 1:
+        raise UserError(f"--horizon must be at least 1, got {horizon}")
+    if not (args.eta_h > 0 and math.isfinite(args.eta_h)):
+        raise UserError(f"--eta-h must be positive, got {args.eta_h}")
+    if not (0 < args.rho <= 1):
+        raise UserError(f"--rho must be in (0, 1], got {args.rho}")
+    return WarmStartSettings(variant=variant, eta_h=args.eta_h, step_rule=args.step_rule, rho=args.rho,
+                             horizon=horizon, mode=args.hg_mode, split_batch=args.split_batch)
+
+
+def list_tasks() -> str:
+    from ohgw_bench import tasks
+
+    lines = [f"{'id':<24} {'alias':<18} description"]
+    for spec in tasks.registry.values():
+        lines.append(f"{spec.id:<24} {', '.join(spec.aliases):<18} {spec.description}")
+    lines.append("families: uci-<name>-mlp / uci-<name>-xgb (any CSV in <data-dir>/uci), atari-<game> (any ALE game); "
+                 "module:Class for your own adapter")
+    return "\n".join(lines)
+
+
+def list_schedulers() -> str:
+    from ohgw_bench import baselines
+
+    return "\n".join(f"{s.name:<16} {s.description}" for s in baselines.schedulers.values())
+
+
+def human_summary(s: dict[str, Any]) -> str:
+    if s.get("skipped"):
+        head = f"Study already complete (pass --overwrite to re-run): {s.get('folder')}"
+    else:
+        head = f"Study {s['study_id']} finished in {s.get('wall_seconds', 0):.1f} s wall-clock."
+    best = s.get("best_metric")
+    ws = s.get("warm_start", {})
+    t_tau = s.get("time_to_tau")
+    return "\n".join([
+        head,
+        f"  best {s.get('metric')}: {best if best is None else round(best, 5)}  "
+        f"(incumbent's {s.get('test_metric')}: {None if s.get('best_test_metric') is None else round(s['best_test_metric'], 5)})",
+        f"  trials: {s.get('trials')}  reports: {s.get('reports')}  failed trials: {s.get('failed_trials', 0)}",
+        f"  time to tau={s.get('tau')}: " + (f"{t_tau:.1f} s" if t_tau is not None else f"not reached within {s.get('budget')} s"),
+        f"  warm-start: {ws.get('trials_nudged', 0)} trials nudged, {ws.get('sim_seconds', 0.0):.3g} s charged "
+        f"({100 * ws.get('share_of_worker_time', 0.0):.2f}% of worker time), {ws.get('wall_seconds', 0.0):.3g} s measured",
+        f"  results: {s.get('folder')}",
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.list_tasks:
+            print(list_tasks())
+            return 0
+        if args.list_schedulers:
+            print(list_schedulers())
+            return 0
+        from ohgw_bench.study import StudySpec, run_study
+
+        spec = StudySpec(
+            task=args.task, scheduler=args.scheduler, warm_start=warm_start_settings(args), seed=args.seed,
+            budget=args.budget, n_workers=args.workers, backend=args.backend, experiment=args.experiment,
+            results_dir=args.results_dir, data_dir=args.data_dir,
+            task_options=parse_assignments(args.task_option, "--task-option"),
+            scheduler_options=parse_assignments(args.scheduler_option, "--scheduler-option"),
+            tau=args.tau, max_failures=args.max_failures)
+        summary = run_study(spec, progress=not args.quiet, overwrite=args.overwrite)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: the study folder is marked partial; run the same command to restart it", file=sys.stderr)
+        return 130
+    print(human_summary(summary))
+    print(json.dumps(summary, sort_keys=True, default=str))
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    sys.exit(main())

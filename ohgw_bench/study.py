@@ -1,0 +1,444 @@
+"""A study: one (task, scheduler, warm-start variant, seed, budget), run to its budget and recorded.
+
+:class:`StudySpec` is frozen and saved next to the results (SMAC's scenario style): a folder
+always says exactly what produced it, and a re-run of the same spec either skips a finished
+study or restarts an unfinished one; a different spec for the same folder is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import math
+import os
+import platform
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ohgw_bench import results
+from ohgw_bench.errors import DataMissingError, UserError
+from ohgw_bench.warmstart import WarmStartSettings
+
+BACKENDS = ("simulated", "local")
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """Everything that determines a study's records (wall-clock fields aside)."""
+
+    task: str = "digits"
+    scheduler: str = "asha"
+    warm_start: WarmStartSettings = field(default_factory=WarmStartSettings)
+    seed: int = 0
+    budget: float | None = None
+    n_workers: int = 4
+    backend: str = "simulated"
+    experiment: str = "default"
+    results_dir: str = "results"
+    data_dir: str | None = None
+    task_options: Mapping[str, Any] = field(default_factory=dict)
+    scheduler_options: Mapping[str, Any] = field(default_factory=dict)
+    tau: float | None = None
+    max_failures: int = 20
+    task_label: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["warm_start"] = self.warm_start.as_dict()
+        d["variant_label"] = self.warm_start.label()
+        d["task_options"] = dict(self.task_options)
+        d["scheduler_options"] = dict(self.scheduler_options)
+        return d
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that must match for two runs to share a study folder."""
+        d = self.as_dict()
+        for key in ("results_dir", "data_dir"):
+            d.pop(key)
+        return d
+
+    def validate(self) -> None:
+        if self.budget is not None and not (self.budget > 0 and math.isfinite(self.budget)):
+            raise UserError(f"--budget must be a positive number of seconds, got {self.budget}")
+        if self.n_workers < 1:
+            raise UserError(f"--workers must be at least 1, got {self.n_workers}")
+        if self.backend not in BACKENDS:
+            raise UserError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.max_failures < 0:
+            raise UserError(f"max_failures must be >= 0, got {self.max_failures}")
+
+
+def _git_revision() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("ohgw_bench", "torch", "syne-tune", "numpy", "smac", "xgboost", "transformers", "stable-baselines3"):
+        with contextlib.suppress(PackageNotFoundError):
+            out[name] = version(name)
+    return out
+
+
+def _machine() -> dict[str, Any]:
+    import torch
+
+    return {"platform": platform.platform(), "processor": platform.machine(), "cpus": os.cpu_count(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def seed_everything(seed: int) -> None:
+    """Seed the global generators the schedulers use (Syne Tune's random searcher uses numpy's)."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+class StudyRecorder:
+    """Tuner callback: writes one row per report through results.StudyWriter and shows progress."""
+
+    def __init__(self, writer: results.StudyWriter, task: Any, scheduler: Any, clock: Callable[[], float],
+                 busy: Callable[[], float], budget: float, errors: Mapping[int, str] | None = None,
+                 progress: bool = True):
+        self.writer = writer
+        self.task = task
+        self.scheduler = scheduler
+        self.clock = clock
+        self.busy = busy
+        self.budget = budget
+        self.errors = errors if errors is not None else {}
+        self.start_wall = time.time()
+        self.rows: list[dict[str, Any]] = []
+        self.trials: set[int] = set()
+        self._failed_written: set[int] = set()
+        self._bar: Any = None
+        self._progress = progress
+        self._best: float | None = None
+
+    # Syne Tune TunerCallback protocol -------------------------------------------------
+    def on_tuning_start(self, tuner: Any) -> None:
+        if self._progress:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=round(self.budget, 1), unit="s", desc=f"{self.task.id}", file=sys.stderr,
+                             mininterval=1.0, bar_format="{desc}: {percentage:3.0f}%|{bar:20}| {n:.0f}/{total:.0f}s "
+                             "[{elapsed}<{remaining}] {postfix}")
+
+    def on_tuning_end(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+    def on_loop_start(self) -> None:
+        pass
+
+    def on_loop_end(self) -> None:
+        if self._bar is not None:
+            self._bar.n = min(self.budget, round(self.clock(), 1))
+            self._bar.set_postfix_str(f"trials={len(self.trials)} best={self._best}", refresh=False)
+            self._bar.refresh() if time.time() - getattr(self._bar, "last_print_t", 0) > 1.0 else None
+
+    def on_fetch_status_results(self, trial_status_dict: Mapping[int, Any], new_results: list) -> None:
+        from syne_tune.backend.trial_status import Status
+
+        for trial_id, (trial, status) in trial_status_dict.items():
+            if status == Status.failed and trial_id not in self._failed_written:
+                self._failed_written.add(trial_id)
+                self._write(trial, {}, "failed", None, error=self.errors.get(trial_id, "trial failed"))
+
+    def on_trial_complete(self, trial: Any, result: dict[str, Any]) -> None:
+        pass
+
+    def on_start_trial(self, trial: Any) -> None:
+        self.trials.add(trial.trial_id)
+
+    def on_resume_trial(self, trial: Any) -> None:
+        pass
+
+    def on_tuning_sleep(self, sleep_time: float) -> None:
+        pass
+
+    def on_trial_result(self, trial: Any, status: str, result: dict[str, Any], decision: str) -> None:
+        fid = result.get(self.task.fidelity.name)
+        value = result.get(self.task.metric)
+        target = trial.config.get(self.task.fidelity.name, self.task.fidelity.max)
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            state = "nan"
+        elif decision == "STOP" and fid is not None and fid < target:
+            state = "stopped"
+        elif decision == "PAUSE":
+            state = "paused"
+        elif fid is not None and fid >= target:
+            state = "completed"
+        else:
+            state = "ok"
+        self._write(trial, result, state, decision)
+
+    # ------------------------------------------------------------------------------------
+    def _write(self, trial: Any, result: Mapping[str, Any], status: str, decision: str | None,
+               error: str | None = None) -> None:
+        from ohgw_bench.backends import task_config
+
+        info = None
+        if hasattr(self.scheduler, "warm_start_info"):
+            info = self.scheduler.warm_start_info(trial.trial_id)
+        proposed, record = info if info is not None else (None, None)
+        config = task_config(self.task, trial.config)
+        value = result.get(self.task.metric)
+        row = {
+            "ohgw_trial_id": trial.trial_id,
+            "ohgw_time": self.clock(),
+            "ohgw_time_wall": time.time() - self.start_wall,
+            "ohgw_worker_time": self.busy(),
+            "ohgw_fidelity": result.get(self.task.fidelity.name),
+            "ohgw_metric": value,
+            "ohgw_test_metric": result.get(self.task.test_metric),
+            "ohgw_status": status,
+            "ohgw_decision": decision,
+            "ohgw_config": config,
+            "ohgw_proposed": task_config(self.task, proposed) if proposed else config,
+            "ohgw_warm_start": record,
+        }
+        if error is not None:
+            row["ohgw_error"] = error
+        skip = {self.task.metric, self.task.test_metric, self.task.fidelity.name}
+        row.update({k: v for k, v in result.items() if k not in skip and not k.startswith("st_")})
+        self.rows.append(self.writer.append(row))
+        self.trials.add(trial.trial_id)
+        if value is not None and isinstance(value, int | float) and math.isfinite(value):
+            better = self._best is None or (value < self._best if self.task.mode == "min" else value > self._best)
+            if better:
+                self._best = round(float(value), 5)
+
+
+def summarize(rows: list[dict[str, Any]], task: Any, spec: StudySpec, budget: float, tau: float) -> dict[str, Any]:
+    """The study's headline numbers from its rows (the analysis recomputes all of them from rows)."""
+    from ohgw_bench import metrics
+
+    def num(x: Any) -> float:
+        return float(x) if isinstance(x, int | float) else math.nan
+
+    times = [num(r["ohgw_time"]) for r in rows]
+    values = [num(r.get("ohgw_metric")) for r in rows]
+    final = metrics.final_best(times, values, [num(r.get("ohgw_test_metric")) for r in rows], task.mode, budget)
+    t_tau, reached = metrics.time_to_target(times, values, tau, task.mode, budget)
+    best = None if math.isnan(final["best"]) else final["best"]
+    best_test = None if math.isnan(final["test"]) else final["test"]
+    ws = [r["ohgw_warm_start"] for r in rows if r.get("ohgw_warm_start")]
+    per_trial = {r["ohgw_trial_id"]: r["ohgw_warm_start"] for r in rows if r.get("ohgw_warm_start")}
+    ws_sim = sum(float(w.get("sim_seconds") or 0.0) for w in per_trial.values())
+    ws_wall = sum(float((w.get("cost") or {}).get("seconds") or 0.0) for w in per_trial.values())
+    worker = rows[-1]["ohgw_worker_time"] if rows else 0.0
+    return {
+        "best_metric": best,
+        "best_test_metric": best_test,
+        "metric": task.metric,
+        "test_metric": task.test_metric,
+        "mode": task.mode,
+        "tau": tau,
+        "time_to_tau": t_tau if reached else None,
+        "reached_tau": reached,
+        "trials": len({r["ohgw_trial_id"] for r in rows}),
+        "reports": len(rows),
+        "failed_trials": len({r["ohgw_trial_id"] for r in rows if r.get("ohgw_status") == "failed"}),
+        "budget": budget,
+        "worker_time": worker,
+        "warm_start": {
+            "trials_nudged": sum(1 for w in per_trial.values() if w.get("applied")),
+            "sim_seconds": ws_sim,
+            "wall_seconds": ws_wall,
+            "share_of_worker_time": ws_sim / worker if worker else 0.0,
+            "records": len(ws),
+        },
+    }
+
+
+def quiet_tuner_logger() -> Any:
+    """Syne Tune's TunerLogger with its per-trial chatter silenced; errors still reach stderr."""
+    from syne_tune.tuner_logger import TunerLogger
+
+    class Quiet(TunerLogger):
+        pass
+
+    keep = {"print_error", "print_warning", "print_max_failures_reached", "print_failure_logs"}
+    for name in dir(TunerLogger):
+        if name.startswith("print_") and name not in keep:
+            setattr(Quiet, name, lambda self, *a, **k: None)
+    return Quiet(use_colors=False, use_emojis=False)
+
+
+def _prepare_folder(folder: Path, spec: StudySpec, overwrite: bool) -> dict[str, Any] | None:
+    """Return the existing summary if the same spec already finished; refuse a different spec."""
+    existing = results.read_json(folder / results.STUDY_FILE)
+    if existing is not None and not overwrite:
+        old = existing.get("identity")
+        if old is not None and old != spec.identity():
+            raise UserError(
+                f"{folder} holds a study with a different spec; use another --results-dir or --experiment, "
+                f"or pass --overwrite to replace it")
+        summary = results.read_json(folder / results.SUMMARY_FILE)
+        if summary is not None:
+            return summary
+    if folder.exists():
+        reports = folder / results.REPORTS_FILE
+        if reports.exists() and not overwrite:
+            n = len(list(folder.glob("reports.interrupted-*.jsonl")))
+            reports.rename(folder / f"reports.interrupted-{n}.jsonl")
+        if overwrite:
+            shutil.rmtree(folder)
+    return None
+
+
+def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -> dict[str, Any]:
+    """Run one study to its budget and return its summary (also written to summary.json)."""
+    import torch
+    from syne_tune import Tuner
+
+    from ohgw_bench import baselines, tasks
+    from ohgw_bench.backends import ProcessBackend, SimulatedBackend, TrialRunner
+    from ohgw_bench.baselines.warmstarted import WarmStarted
+    from ohgw_bench.warmstart import WarmStart
+
+    spec.validate()
+    baselines.spec(spec.scheduler)
+    if spec.backend not in baselines.spec(spec.scheduler).backends:
+        raise UserError(f"scheduler {spec.scheduler!r} does not support --backend {spec.backend}")
+    results.check_writable(spec.results_dir)
+    task = tasks.make(spec.task, data_dir=spec.data_dir, **dict(spec.task_options))
+    try:
+        task.prepare()
+    except DataMissingError:
+        raise
+    except FileNotFoundError as e:
+        raise DataMissingError(f"task {task.id}: {e}") from None
+    budget = float(spec.budget if spec.budget is not None else task.default_budget)
+    tau = float(spec.tau if spec.tau is not None else task.tau)
+    label = spec.warm_start.label()
+    folder = results.study_dir(spec.results_dir, spec.experiment, spec.task_label or task.id.replace(":", "."),
+                               spec.scheduler, label, spec.seed)
+    done = _prepare_folder(folder, spec, overwrite)
+    if done is not None:
+        done = dict(done)
+        done["skipped"] = True
+        done.setdefault("folder", str(folder))
+        return done
+
+    torch.set_num_threads(1)
+    seed_everything(spec.seed)
+    logging.getLogger("syne_tune").setLevel(logging.WARNING)
+    study_id = f"{spec.experiment}/{spec.task_label or task.id}/{spec.scheduler}/{label}/seed-{spec.seed}"
+    meta = {"identity": spec.identity(), "study_id": study_id, "task": task.describe(),
+            "clock": "simulated" if spec.backend == "simulated" else "wall", "versions": _versions(),
+            "git_revision": _git_revision(), "machine": _machine(), "command": sys.argv,
+            "budget": budget, "tau": tau, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    f = task.fidelity
+    ctx = baselines.SchedulerContext(
+        space=task.space, config_space=task.space.to_syne_tune(), metric=task.metric, mode=task.mode,
+        resource_attr=f.name, min_resource=f.min, max_resource=f.max, seed=spec.seed, n_workers=spec.n_workers,
+        output_dir=folder / "scheduler", options=dict(spec.scheduler_options))
+    warm = WarmStart(spec.warm_start, task, seed=spec.seed + 7_777)
+    ctx.warm_start = warm
+    base = baselines.build(spec.scheduler, ctx, backend=spec.backend)
+    scheduler = base if getattr(base, "applies_warm_start", False) else WarmStarted(base, warm, task.space, spec.seed)
+
+    os.environ["SYNETUNE_FOLDER"] = str(folder / "syne-tune")
+    if spec.backend == "simulated":
+        backend = SimulatedBackend(TrialRunner(task, spec.seed), horizon=budget)
+        clock, busy, errors = backend.clock, (lambda: backend.busy_time), backend.errors
+
+        def stop(_status: Any) -> bool:
+            return backend.now >= budget
+    else:
+        backend = ProcessBackend({"ohgw_task": spec.task, "ohgw_data_dir": spec.data_dir,
+                                  "ohgw_task_options": dict(spec.task_options), "ohgw_study_seed": spec.seed})
+        start = time.time()
+        worker_times: dict[int, float] = {}
+        clock = lambda: time.time() - start  # noqa: E731
+        busy = lambda: sum(worker_times.values())  # noqa: E731
+        errors = {}
+
+        def stop(_status: Any) -> bool:
+            return time.time() - start >= budget
+
+    writer = results.StudyWriter(folder, spec.as_dict(), meta)
+    recorder = StudyRecorder(writer, task, scheduler, clock, busy, budget, errors, progress=progress)
+    if spec.backend == "local":
+        original = recorder.on_trial_result
+
+        def on_result(trial: Any, status: str, result: dict[str, Any], decision: str) -> None:
+            worker_times[trial.trial_id] = max(worker_times.get(trial.trial_id, 0.0), float(result.get("st_worker_time", 0.0)))
+            original(trial, status, result, decision)
+
+        recorder.on_trial_result = on_result  # type: ignore[method-assign]
+    interrupted: list[str] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        interrupted.append(signal.Signals(signum).name)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_signal)
+    wall0 = time.time()
+    try:
+        with contextlib.redirect_stdout(sys.stderr if progress else io.StringIO()):
+            tuner = Tuner(trial_backend=backend, scheduler=scheduler, stop_criterion=stop, n_workers=spec.n_workers,
+                          sleep_time=0.0 if spec.backend == "simulated" else 0.2, callbacks=[recorder],
+                          save_tuner=False, tuner_name="tuner", suffix_tuner_name=False,
+                          trial_backend_path=str(folder / "trials"), max_failures=spec.max_failures,
+                          print_update_interval=10**9, results_update_interval=10**9,
+                          output_logger=quiet_tuner_logger())
+            tuner.run()
+    except KeyboardInterrupt:
+        writer.mark_partial(f"interrupted by {interrupted[0] if interrupted else 'SIGINT'}")
+        writer.close()
+        raise
+    except ValueError as e:
+        if "failed" in str(e):
+            writer.mark_partial(f"stopped after more than {spec.max_failures} failed trials: {e}")
+            writer.close()
+            raise UserError(f"study stopped: more than {spec.max_failures} trials failed; "
+                            f"see {folder / results.REPORTS_FILE}") from None
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    summary = summarize(recorder.rows, task, spec, budget, tau)
+    summary.update({"study_id": study_id, "folder": str(folder), "wall_seconds": time.time() - wall0,
+                    "backend": spec.backend, "scheduler": spec.scheduler, "task": task.id, "variant": label,
+                    "seed": spec.seed})
+    writer.finish(summary)
+    return summary
+
+
+def spec_from_dict(d: Mapping[str, Any]) -> StudySpec:
+    """Inverse of :meth:`StudySpec.as_dict` (extra keys such as ``variant_label`` are ignored)."""
+    fields = set(StudySpec.__dataclass_fields__)
+    kw = {k: v for k, v in d.items() if k in fields}
+    if isinstance(kw.get("warm_start"), Mapping):
+        kw["warm_start"] = WarmStartSettings(**kw["warm_start"])
+    return StudySpec(**kw)
+
+
+def spec_with(spec: StudySpec, **changes: Any) -> StudySpec:
+    """A copy of ``spec`` with fields replaced (warm-start fields may be given flat)."""
+    ws_fields = set(WarmStartSettings.__dataclass_fields__)
+    ws_changes = {k: changes.pop(k) for k in list(changes) if k in ws_fields}
+    if ws_changes:
+        changes["warm_start"] = replace(spec.warm_start, **ws_changes)
+    return replace(spec, **changes)

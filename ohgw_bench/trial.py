@@ -1,0 +1,55 @@
+"""Entry point of one trial process under ``--backend local`` (Syne Tune's LocalBackend runs it).
+
+A started or resumed process sees only its config file and its checkpoint folder: it loads the
+state if a checkpoint exists, trains unit by unit to the config's fidelity target, saves the
+state atomically BEFORE each report (so a PAUSE that kills the process right after a report
+never loses the unit), and reports through Syne Tune's Reporter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+CONSTANTS = ("ohgw_task", "ohgw_data_dir", "ohgw_task_options", "ohgw_study_seed")
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--st_config_json_filename", required=True)
+    parser.add_argument("--st_checkpoint_dir", required=True)
+    args, _ = parser.parse_known_args(argv)
+
+    import torch
+    from syne_tune import Reporter
+
+    from ohgw_bench import tasks
+    from ohgw_bench.backends import STATE_FILE, TrialRunner, load_trial_config
+
+    torch.set_num_threads(1)
+    config = load_trial_config(args.st_config_json_filename)
+    task = tasks.make(config["ohgw_task"], data_dir=config.get("ohgw_data_dir"), **(config.get("ohgw_task_options") or {}))
+    task.prepare()
+    runner = TrialRunner(task, int(config["ohgw_study_seed"]))
+    trial_id = int(Path(args.st_config_json_filename).parent.name) if Path(args.st_config_json_filename).parent.name.isdigit() else 0
+    ckpt_dir = Path(args.st_checkpoint_dir)
+    ckpt = ckpt_dir / STATE_FILE
+    if ckpt.exists():
+        runner._states[trial_id] = task.load(ckpt)
+    report = Reporter()
+    target = runner.target(config)
+    while runner.fidelity(trial_id) < target:
+        result = runner.run_unit(trial_id, config)
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        tmp = ckpt_dir / (STATE_FILE + ".tmp")
+        task.save(runner.state(trial_id, config), tmp)
+        os.replace(tmp, ckpt)
+        report(**result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

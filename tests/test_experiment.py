@@ -1,0 +1,169 @@
+"""Experiments: YAML validation, executors (process pool, real Dask LocalCluster), kill and resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ohgw_bench import results
+from ohgw_bench.errors import UserError
+from ohgw_bench.executors import run_all
+from ohgw_bench.experiment import load
+
+GRID = """
+name: t
+budget: {budget}
+workers: 2
+seeds: {seeds}
+tasks:
+  - {{task: digits, options: {{hidden: 16}}}}
+schedulers: [asha]
+variants: [none]
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "exp.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("tasks: [digits]\nschedulers: [asha]\n", "key 'variants'"),
+    ("tasks: [digits]\nschedulers: [nope]\nvariants: [none]\n", "schedulers[0]"),
+    ("tasks: [nope]\nschedulers: [asha]\nvariants: [none]\n", "tasks[0]"),
+    ("tasks: [digits]\nschedulers: [asha]\nvariants: [sideways]\n", "variants[0]"),
+    ("tasks: [digits]\nschedulers: [asha]\nvariants: [none]\nseeds: -1\n", "key 'seeds'"),
+    ("tasks: [digits]\nschedulers: [asha]\nvariants: [none]\nbudgett: 3\n", "budgett"),
+    ("tasks: [digits, digits]\nschedulers: [asha]\nvariants: [none]\n", "appears twice"),
+    ("tasks: [digits\n", "not valid YAML"),
+])
+def test_yaml_validation_names_file_and_key(tmp_path: Path, text: str, needle: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(UserError) as err:
+        load(path, tmp_path / "r")
+    assert str(path) in str(err.value) and needle in str(err.value) and "\n" not in str(err.value)
+
+
+def test_every_shipped_experiment_file_validates(tmp_path: Path) -> None:
+    files = sorted(Path(__file__).resolve().parents[1].joinpath("experiments").glob("*.yaml"))
+    assert {f.stem for f in files} >= {"smoke", "main", "breadth", "ablations", "transfer", "scalability", "cpu"}
+    for f in files:
+        name, specs = load(f, tmp_path / "r")
+        assert specs, f
+
+
+def test_grid_expands_and_variants_parse(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+seeds: [3, 4]
+tasks: [digits]
+schedulers: [asha, {scheduler: random}]
+variants: [none, ohgw-k2, {variant: ohgw, step_rule: sign, rho: 0.1}]
+""")
+    name, specs = load(path, tmp_path / "r")
+    assert name == "exp" and len(specs) == 2 * 3 * 2
+    labels = {s.warm_start.label() for s in specs}
+    assert len(labels) == 3
+    assert {s.warm_start.horizon for s in specs} >= {2}
+
+
+def _folders(root: Path) -> dict[str, list[dict]]:
+    out = {}
+    for folder in results.find_studies(root):
+        rows = [{k: v for k, v in r.items() if k != "ohgw_time_wall"} for r in results.iter_reports(folder)]
+        out[str(folder.relative_to(root))] = rows
+    return out
+
+
+def test_process_pool_and_dask_match_inprocess(tmp_path: Path) -> None:
+    from distributed import Client, LocalCluster
+
+    texts = {}
+    for executor in ("inprocess", "process", "dask"):
+        path = write(tmp_path, GRID.format(budget=1.5, seeds=2), f"{executor}.yaml")
+        _, specs = load(path, tmp_path / executor)
+        jobs = [(str(i), s.as_dict()) for i, s in enumerate(specs)]
+        kwargs = {"max_parallel": 2}
+        if executor == "dask":
+            cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+            kwargs["client"] = Client(cluster)
+        try:
+            out = run_all(executor, jobs, lambda o, n: None, **kwargs)
+        finally:
+            if executor == "dask":
+                kwargs["client"].close()
+                cluster.close()
+        assert [o.status for o in out] == ["complete", "complete"]
+        texts[executor] = {k.split("/", 1)[1]: v for k, v in _folders(tmp_path / executor).items()}
+    assert texts["inprocess"] == texts["process"] == texts["dask"]
+
+
+def test_dask_worker_killed_mid_study_every_study_completes_once(tmp_path: Path) -> None:
+    from distributed import Client, LocalCluster
+
+    path = write(tmp_path, GRID.format(budget=4, seeds=4))
+    _, specs = load(path, tmp_path / "r")
+    jobs = [(str(i), s.as_dict()) for i, s in enumerate(specs)]
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    client = Client(cluster)
+    killed: list[int] = []
+
+    def kill_one(outcome: object, started: int) -> None:
+        if killed:
+            return
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            partial = [f for f in results.find_studies(tmp_path / "r") if not results.is_complete(f)
+                       and any(True for _ in results.iter_reports(f))]
+            if partial:
+                break
+            time.sleep(0.2)
+        pids = client.run(os.getpid)
+        victim = next(iter(pids.values()))
+        os.kill(victim, signal.SIGKILL)
+        killed.append(victim)
+
+    try:
+        out = run_all("dask", jobs, kill_one, client=client, retries=2)
+    finally:
+        client.close()
+        cluster.close()
+    assert killed
+    assert sorted(o.key for o in out) == sorted(k for k, _ in jobs)
+    assert all(o.status == "complete" for o in out), [o.error for o in out]
+    folders = results.find_studies(tmp_path / "r")
+    assert len(folders) == len(jobs) and all(results.is_complete(f) for f in folders)
+    for f in folders:
+        rows = list(results.iter_reports(f))
+        assert [r["ohgw_seq"] for r in rows] == list(range(len(rows)))
+
+
+def test_sigkill_then_rerun_finishes_without_redoing_completed_studies(tmp_path: Path) -> None:
+    path = write(tmp_path, GRID.format(budget=3, seeds=4))
+    cmd = [sys.executable, "-m", "ohgw_bench.experiment", str(path), "--results-dir", str(tmp_path / "r")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        done = [f for f in results.find_studies(tmp_path / "r") if results.is_complete(f)]
+        if done:
+            break
+        time.sleep(0.2)
+    proc.kill()
+    proc.wait()
+    before = {str(f): (f / results.SUMMARY_FILE).stat().st_mtime_ns for f in results.find_studies(tmp_path / "r")
+              if results.is_complete(f)}
+    assert before, "no study finished before the kill"
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    after = {str(f): (f / results.SUMMARY_FILE).stat().st_mtime_ns for f in results.find_studies(tmp_path / "r")}
+    assert all(after[k] == v for k, v in before.items()), "a completed study was run again"
+    clean = subprocess.run([sys.executable, "-m", "ohgw_bench.experiment", str(path), "--results-dir",
+                            str(tmp_path / "clean")], capture_output=True, text=True, timeout=600)
+    assert clean.returncode == 0, clean.stderr
+    assert _folders(tmp_path / "r") == _folders(tmp_path / "clean")

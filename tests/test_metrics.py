@@ -1,0 +1,227 @@
+"""ohgw_bench.metrics against closed forms and independent computations."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from ohgw_bench import metrics
+
+
+def test_best_so_far_is_mode_aware_and_skips_non_finite() -> None:
+    t = [3.0, 1.0, 2.0, 4.0, 5.0]
+    v = [0.5, 0.9, float("nan"), 0.7, 0.2]
+    ts, b = metrics.best_so_far(t, v, "min")
+    assert ts.tolist() == [1.0, 3.0, 4.0, 5.0]
+    assert b.tolist() == [0.9, 0.5, 0.5, 0.2]
+    _, bmax = metrics.best_so_far(t, v, "max")
+    assert bmax.tolist() == [0.9, 0.9, 0.9, 0.9]
+    with pytest.raises(ValueError):
+        metrics.best_so_far(t, v, "maximise")
+
+
+def test_incumbent_keeps_earliest_on_ties() -> None:
+    ts, inc = metrics.incumbent_indices([1, 2, 3, 4], [0.5, 0.5, 0.4, 0.4], "min")
+    assert inc.tolist() == [0, 0, 2, 2]
+    out = metrics.final_best([1, 2, 3, 4], [0.5, 0.5, 0.4, 0.4], [10, 20, 30, 40], "min")
+    assert out == {"best": 0.4, "test": 30.0, "time": 3.0}
+
+
+def test_final_best_ignores_reports_after_budget() -> None:
+    out = metrics.final_best([1, 2, 9], [0.3, 0.6, 0.9], [1, 2, 3], "max", budget=5)
+    assert out == {"best": 0.6, "test": 2.0, "time": 2.0}
+    empty = metrics.final_best([], [], [], "min")
+    assert math.isnan(empty["best"]) and math.isnan(empty["test"])
+
+
+def test_step_at_is_right_continuous_and_nan_before_first() -> None:
+    out = metrics.step_at([1.0, 3.0], [5.0, 2.0], [0.0, 1.0, 2.9, 3.0, 10.0])
+    assert np.isnan(out[0])
+    assert out[1:].tolist() == [5.0, 5.0, 2.0, 2.0]
+
+
+def test_time_to_target() -> None:
+    t, v = [1, 2, 3, 4], [0.9, 0.6, 0.45, 0.3]
+    assert metrics.time_to_target(t, v, 0.5, "min") == (3.0, True)
+    assert metrics.time_to_target(t, v, 0.5, "min", budget=2.5) == (2.5, False)
+    assert metrics.time_to_target(t, v, 0.1, "min") == (4.0, False)
+    assert metrics.time_to_target(t, [0.1, 0.5, 0.8, 0.2], 0.8, "max") == (3.0, True)
+    assert metrics.time_to_target(t, v, 0.9, "min") == (1.0, True)
+    t_, r = metrics.time_to_target([], [], 0.5, "min")
+    assert math.isnan(t_) and not r
+
+
+def test_censored_summary_median_rule() -> None:
+    # odd n: 2 of 3 reached -> finite median; 1 of 3 -> not reached
+    s = metrics.censored_summary([10, 20, 99], [True, True, False])
+    assert (s["median"], s["q25"], s["frac_reached"]) == (20.0, 15.0, pytest.approx(2 / 3))
+    assert math.isinf(s["q75"])
+    assert not s["median_not_reached"]
+    nr = metrics.censored_summary([10, 99, 99], [True, False, False])
+    assert math.isinf(nr["median"]) and nr["median_not_reached"]
+    # even n: exactly half reached -> not reached; more than half -> numpy's median
+    assert math.isinf(metrics.censored_summary([1, 2, 9, 9], [True, True, False, False])["median"])
+    s = metrics.censored_summary([1, 2, 3, 9], [True, True, True, False])
+    assert s["median"] == 2.5 and s["q25"] == pytest.approx(1.75)  # 1 + 0.75 * (2 - 1)
+    assert s["n_reached"] == 3 and s["n"] == 4
+    x = [4.0, 1.0, 3.0, 2.0, 8.0]
+    full = metrics.censored_summary(x, [True] * 5)
+    assert (full["q25"], full["median"], full["q75"]) == tuple(np.percentile(x, [25, 50, 75]))
+
+
+def test_normalized_auc_closed_form() -> None:
+    # min: w = 1.0, beta = 0.0; b = 0.8 on [2, 5), 0.3 on [5, 10]; budget 10
+    t, v = [2.0, 5.0, 7.0, 12.0], [0.8, 0.3, 0.5, 0.0]
+    auc = metrics.normalized_auc(t, v, "min", 10.0, best_ref=0.0, worst_ref=1.0)
+    assert auc == pytest.approx((3 * 0.2 + 5 * 0.7) / 10)
+    # max mode with the mirrored values gives the same number
+    mirrored = metrics.normalized_auc(t, [1 - x for x in v], "max", 10.0, best_ref=1.0, worst_ref=0.0)
+    assert mirrored == pytest.approx(auc)
+    # a curve at the best value from time 0 scores 1; no report scores 0
+    assert metrics.normalized_auc([0.0], [0.0], "min", 10.0, 0.0, 1.0) == 1.0
+    assert metrics.normalized_auc([], [], "min", 10.0, 0.0, 1.0) == 0.0
+    assert math.isnan(metrics.normalized_auc([1.0], [0.5], "min", 0.0, 0.0, 1.0))
+
+
+def test_auc_references() -> None:
+    assert metrics.auc_references([1.0, 1.3, 0.9], [0.2, 0.5, 1.3, np.nan], "min") == (0.2, 1.3)
+    assert metrics.auc_references([0.1, 0.3], [0.9, 0.3], "max") == (0.9, 0.1)
+
+
+def test_relative_drop() -> None:
+    assert metrics.relative_drop(0.90, 0.891, "max") == pytest.approx(0.01)
+    assert metrics.relative_drop(0.50, 0.51, "min") == pytest.approx(0.02)
+    assert metrics.relative_drop(0.50, 0.49, "min") == pytest.approx(-0.02)
+    assert math.isnan(metrics.relative_drop(0.0, 0.1, "min"))
+
+
+def test_overhead() -> None:
+    o = metrics.overhead(ws_seconds=[2.0, 4.0], ws_flops=[3e9, 6e9], ws_peak=[1.2e6, 1.5e6],
+                         step_seconds=[1.0, 1.0], step_flops=[1e9, 2e9], step_peak=[1e6, 1e6],
+                         charged_seconds=[1.0, 3.0], study_worker_seconds=104.0)
+    assert o["charged_seconds"] == 4.0
+    assert o["extra_compute"] == pytest.approx(4.0 / 100.0)
+    assert o["seconds_per_step"] == pytest.approx(3.0)
+    assert o["flops_per_step"] == pytest.approx(3.0)
+    assert o["peak_per_step"] == pytest.approx(1.35)
+    assert o["extra_peak_memory"] == pytest.approx(0.5)
+    low = metrics.overhead([1.0], [1.0], [0.5e6], [1.0], [1.0], [1e6], [1.0], 11.0)
+    assert low["extra_peak_memory"] == 0.0 and low["extra_compute"] == pytest.approx(0.1)
+
+
+def test_gaussian_kl_closed_form() -> None:
+    assert metrics.gaussian_kl(0.0, 1.0, 0.0, 1.0) == 0.0
+    assert metrics.gaussian_kl(1.0, 1.0, 0.0, 1.0) == pytest.approx(0.5)
+    assert metrics.gaussian_kl(0.0, 4.0, 0.0, 1.0) == pytest.approx(0.5 * (math.log(1 / 4) + 4 - 1))
+    # against numerical integration of p log(p/q)
+    x = np.linspace(-30, 30, 200001)
+    p, q = stats.norm(0.3, 1.5), stats.norm(-0.2, 0.8)
+    numeric = np.trapezoid(p.pdf(x) * (p.logpdf(x) - q.logpdf(x)), x)
+    assert metrics.gaussian_kl(0.3, 1.5**2, -0.2, 0.8**2) == pytest.approx(numeric, rel=1e-6)
+
+
+def test_kl_shift_in_log_space_and_unit_shift() -> None:
+    a = np.array([-1.0, 0.0, 1.0])      # mean 0, var 1
+    b = np.array([0.0, 2.0, 4.0])       # mean 2, var 4
+    out = metrics.kl_shift(np.exp(b), np.exp(a), log=True, low=math.exp(-5), high=math.exp(5))
+    assert out["kl"] == pytest.approx(0.5 * (math.log(1 / 4) + (4 + 4) / 1 - 1))
+    assert out["mean_shift"] == pytest.approx(2 / 10)
+    lin = metrics.kl_shift(b, a, log=False, low=-5, high=5)
+    assert lin["kl"] == pytest.approx(out["kl"])
+    # identical constant samples: the variance floor keeps KL finite and zero
+    same = metrics.kl_shift([0.1] * 4, [0.1] * 4, log=False, low=0.0, high=1.0)
+    assert same["kl"] == 0.0 and same["var_variant"] == pytest.approx(1e-6)
+    assert math.isnan(metrics.kl_shift([0.1], [0.1, 0.2], log=False, low=0.0, high=1.0)["kl"])
+
+
+def exact_two_sided(d: list[float]) -> float:
+    d = np.array([x for x in d if x != 0])
+    ranks = stats.rankdata(np.abs(d))
+    w = ranks[d > 0].sum()
+    mean = ranks.sum() / 2
+    all_w = [sum(r for r, s in zip(ranks, signs) if s) for signs in itertools.product([0, 1], repeat=d.size)]
+    return sum(abs(x - mean) >= abs(w - mean) - 1e-12 for x in all_w) / len(all_w)
+
+
+def test_paired_wilcoxon_exact() -> None:
+    base = np.array([10.0, 20.0, 30.0, 40.0, 50.0])
+    out = metrics.paired_wilcoxon(base - [1, 2, 3, 4, 5], base)
+    assert out["p"] == pytest.approx(2 / 32) and out["n_pairs"] == 5
+    d = [-1.0, 2.0, -3.0, -4.0, -6.0, 7.5, -9.0]
+    out = metrics.paired_wilcoxon(np.array(d), np.zeros(7))
+    assert out["p"] == pytest.approx(exact_two_sided(d))
+    assert out["statistic"] == pytest.approx(2 + 6)  # the smaller rank sum: ranks of +2 and +7.5
+    # zeros are dropped, NaN pairs are left out
+    out = metrics.paired_wilcoxon([1.0, 2.0, 3.0, np.nan], [1.0, 1.0, 2.0, 5.0])
+    assert out["n_pairs"] == 3 and out["n_nonzero"] == 2 and out["p"] == pytest.approx(exact_two_sided([1, 1]))
+    assert metrics.paired_wilcoxon([1.0, 2.0], [1.0, 2.0])["p"] == 1.0
+    assert math.isnan(metrics.paired_wilcoxon([np.nan], [1.0])["p"])
+
+
+def test_holm_by_hand_and_against_statsmodels() -> None:
+    from statsmodels.stats.multitest import multipletests
+
+    p = [0.01, 0.04, 0.03, 0.005]
+    # sorted 0.005, 0.01, 0.03, 0.04 -> 4*.005=.02, 3*.01=.03, 2*.03=.06, max(.06, .04)=.06
+    assert metrics.holm(p).tolist() == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    rng = np.random.default_rng(1)
+    for _ in range(4):
+        q = rng.uniform(0, 0.3, size=rng.integers(3, 12))
+        assert metrics.holm(q) == pytest.approx(multipletests(q, method="holm")[1])
+    out = metrics.holm([0.02, np.nan, 0.5])
+    assert out[0] == pytest.approx(0.04) and np.isnan(out[1]) and out[2] == pytest.approx(0.5)
+    assert metrics.holm([0.6, 0.7]).tolist() == [1.0, 1.0]
+
+
+def test_survival_and_rung_rank() -> None:
+    s = metrics.survival_per_rung([1, 1, 3, 9, np.nan], [1, 3, 9])
+    assert s.tolist() == [1.0, 0.5, 0.25]
+    r = metrics.rung_rank([0.3, 0.1, 0.2, np.nan], "min")
+    assert r[:3].tolist() == [0.0, 1.0, 0.5] and np.isnan(r[3])
+    assert metrics.rung_rank([0.3, 0.1, 0.3], "max").tolist() == [0.75, 0.0, 0.75]
+    assert metrics.rung_rank([0.4], "min").tolist() == [1.0]
+
+
+def test_std_and_inflation() -> None:
+    assert metrics.std_censored_at_budget([10, 20, 99], [True, True, False], 30.0) == pytest.approx(
+        np.std([10, 20, 30], ddof=1))
+    assert metrics.std_inflation(2.0, 2.2) == pytest.approx(0.1)
+    assert metrics.std_inflation(0.0, 0.0) == 0.0
+    assert math.isinf(metrics.std_inflation(0.0, 1.0))
+
+
+def criteria(**over: float) -> dict:
+    args = dict(t_tau_vanilla={"median": 100.0}, t_tau_variant={"median": 80.0}, p_t_tau=0.01,
+                final_drop=0.001, extra_compute=0.04, extra_peak_memory=0.05, std_vanilla=10.0,
+                std_variant=10.5)
+    args.update(over)
+    return metrics.success_criteria(**args)
+
+
+def test_success_criteria_each_threshold() -> None:
+    ok = criteria()
+    assert ok["holds"] and ok["t_tau_reduction"] == pytest.approx(0.2)
+    assert ok["std_inflation"] == pytest.approx(0.05)
+    assert not criteria(t_tau_variant={"median": 86.0})["ok_t_tau"]
+    assert criteria(t_tau_variant={"median": 85.0})["ok_t_tau"]
+    assert not criteria(p_t_tau=0.05)["holds"]
+    assert not criteria(final_drop=0.0021)["ok_final"]
+    assert criteria(final_drop=-0.01)["ok_final"]
+    assert not criteria(extra_compute=0.051)["ok_compute"]
+    assert not criteria(extra_peak_memory=0.11)["ok_memory"]
+    assert not criteria(std_variant=11.1)["ok_std"]
+    assert not criteria(extra_compute=float("nan"))["holds"]
+    reached_only_by_variant = criteria(t_tau_vanilla={"median": math.inf})
+    assert math.isnan(reached_only_by_variant["t_tau_reduction"]) and reached_only_by_variant["ok_t_tau"]
+    assert not criteria(t_tau_variant={"median": math.inf})["ok_t_tau"]
+
+
+def test_verdict() -> None:
+    assert metrics.verdict([True, True, True, False])["holds"]
+    v = metrics.verdict([True, True, False, False])
+    assert not v["holds"] and v["fraction"] == 0.5 and v["n_hold"] == 2
+    assert not metrics.verdict([])["holds"]
