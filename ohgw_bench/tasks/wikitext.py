@@ -3,7 +3,7 @@
 The model is a ``transformers`` GPT-2 built from a :class:`~transformers.GPT2Config` with
 random weights (nothing from the hub), small by default so that it trains on a CPU:
 2 layers, 4 heads, width 128, context 128, batch 16 sequences (0.43M parameters, about
-6 GFLOPs per training step). Every size is an option.
+6 GFLOPs per training step). Every size is an option, and ``dtype="float64"`` serves gradient checks.
 
 Tokenizer: byte-level (UTF-8 bytes, vocabulary 256), so it needs no download, no training and
 no cache; perplexities are therefore per byte, not per word as in the WikiText paper.
@@ -157,6 +157,11 @@ class CausalLM(nn.Module):
             self.lm.train()
 
 
+def _perplexity(loss: float) -> float:
+    """exp(loss); a diverged model gives inf (or nan), not an OverflowError."""
+    return math.exp(loss) if not loss > 700 else math.inf
+
+
 def _dropout_seed(seed: int, step: int) -> int:
     return ((seed % 2**31) << 32) | (step % 2**32)
 
@@ -189,18 +194,22 @@ class WikiTextTask(Task):
     def __init__(self, data_dir: Any = None, variant: str = "wikitext103", corpus: str = "wikitext",
                  raw: bool = False, n_layer: int = 2, n_embd: int = 128, n_head: int = 4,
                  seq_len: int = 128, batch_size: int = 16, steps_per_unit: int = 20,
-                 max_units: int = 27, eval_tokens: int = 16384, device: str | None = None):
+                 max_units: int = 27, eval_tokens: int = 16384, dtype: str = "float32",
+                 device: str | None = None):
         if variant not in VARIANTS:
             raise UserError(f"wikitext variant must be one of {sorted(VARIANTS)}, got {variant!r}")
         if corpus not in ("wikitext", "mini"):
             raise UserError(f"wikitext corpus must be 'wikitext' or 'mini', got {corpus!r}")
+        if dtype not in ("float32", "float64"):
+            raise UserError(f"wikitext dtype must be 'float32' or 'float64', got {dtype!r}")
         if n_embd % n_head:
             raise UserError(f"n_embd ({n_embd}) must be a multiple of n_head ({n_head})")
         if corpus == "mini" and data_dir is None:
             data_dir = MINI_ROOT
         super().__init__(data_dir, variant=variant, corpus=corpus, raw=raw, n_layer=n_layer,
                          n_embd=n_embd, n_head=n_head, seq_len=seq_len, batch_size=batch_size,
-                         steps_per_unit=steps_per_unit, max_units=max_units, eval_tokens=eval_tokens)
+                         steps_per_unit=steps_per_unit, max_units=max_units, eval_tokens=eval_tokens,
+                         dtype=dtype)
         self.id = f"{variant}-gpt2-v1"
         self.variant = variant
         self.corpus = corpus
@@ -211,6 +220,7 @@ class WikiTextTask(Task):
         self.steps_per_unit = steps_per_unit
         self.max_units = max_units
         self.eval_tokens = eval_tokens
+        self.dtype = getattr(torch, dtype)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.source: Source | None = None
         self._data: dict[str, torch.Tensor] | None = None
@@ -261,7 +271,7 @@ class WikiTextTask(Task):
 
     def _model(self, config: Mapping[str, Any], seed: int) -> CausalLM:
         model = CausalLM(self.n_layer, self.n_embd, self.n_head, self.seq_len, float(config["dropout"]), seed)
-        return model.to(self.device)
+        return model.to(device=self.device, dtype=self.dtype)
 
     def init_state(self, config: Mapping[str, Any], seed: int) -> WikiTextState:
         config = dict(config)
@@ -333,7 +343,7 @@ class WikiTextTask(Task):
         with torch.no_grad():
             val, test = self._nll(state.model, "validation"), self._nll(state.model, "test")
         state.model.train()
-        return {self.metric: math.exp(val), self.test_metric: math.exp(test), "val_loss": val,
+        return {self.metric: _perplexity(val), self.test_metric: _perplexity(test), "val_loss": val,
                 "val_bits_per_byte": val / math.log(2), "steps": float(state.step)}
 
     def save(self, state: WikiTextState, path: Path) -> None:
