@@ -3,6 +3,7 @@ and the lookahead contract (the hyper-problem is the trial's own first steps).""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -117,6 +118,29 @@ def test_hub_parquet_layout(tmp_path: Path, sharded: bool) -> None:
     metrics = task.evaluate(state)
     assert state.step == SMALL["steps_per_unit"]
     assert 1.0 < metrics["val_ppl"] < 256 * 1.5 and 1.0 < metrics["test_ppl"] < 256 * 1.5
+
+
+def test_cli_study_end_to_end_on_a_hub_parquet_fixture(tmp_path: Path) -> None:
+    """The design card's command shape (ohgw when the engine is there) on the hub's parquet layout."""
+    from ohgw_bench import run
+
+    config_dir = tmp_path / "data" / "wikitext" / "wikitext-103-v1"
+    config_dir.mkdir(parents=True)
+    for split, n in (("train", 12), ("validation", 3), ("test", 3)):
+        pq.write_table(pa.table({"text": _hub_rows(n)}), config_dir / f"{split}-00000-of-00001.parquet")
+    probe = tasks.make("wikitext103", data_dir=tmp_path / "data", **SMALL)
+    ohgw = [] if _engine_is_stub(probe) else ["--ohgw"]
+    budget = 6 * probe.cost(probe.space.default_config(), 0, 1)
+    options = [x for k, v in SMALL.items() for x in ("--task-option", f"{k}={v}")]
+    argv = ["--task", "wikitext103", "--scheduler", "asha", *ohgw, "--data-dir", str(tmp_path / "data"),
+            "--budget", str(budget), "--workers", "2", "--quiet",
+            "--results-dir", str(tmp_path / "res"), "--task-option", "max_units=4", *options]
+    assert run.main(argv) == 0
+    reports = list((tmp_path / "res").rglob("reports.jsonl"))
+    assert len(reports) == 1
+    rows = [json.loads(line) for line in reports[0].read_text().splitlines()]
+    values = [r["ohgw_metric"] for r in rows if r.get("ohgw_status") in ("ok", "paused", "stopped")]
+    assert len(values) >= 3 and all(1.0 < v < 400 for v in values)
 
 
 def test_missing_dataset_is_one_line_naming_the_layout(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 The model is a ``transformers`` GPT-2 built from a :class:`~transformers.GPT2Config` with
 random weights (nothing from the hub), small by default so that it trains on a CPU:
-2 layers, 4 heads, width 128, context 128, batch 16 sequences (0.43M parameters, about
+2 layers, 4 heads, width 128, context 128, batch 16 sequences (0.45M parameters, about
 6 GFLOPs per training step). Every size is an option, and ``dtype="float64"`` serves gradient checks.
 
 Tokenizer: byte-level (UTF-8 bytes, vocabulary 256), so it needs no download, no training and
