@@ -21,7 +21,7 @@ def install(session: nox.Session, extras: str = "all,dev") -> None:
 def tests(session: nox.Session) -> None:
     """The whole test suite (about 15 minutes on 2 CPU cores)."""
     install(session)
-    session.run("pytest", "-q", "-p", "no:cacheprovider", *session.posargs, env=ENV)
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "--durations=15", *session.posargs, env=ENV)
 
 
 @nox.session(python=PYTHON)
@@ -29,13 +29,9 @@ def smoke(session: nox.Session) -> None:
     """A few short real studies end to end (under 3 minutes on 2 CPU cores)."""
     install(session)
     results = os.environ.get("OHGW_SMOKE_RESULTS", "results-smoke")
-    if os.path.exists("ohgw_bench/experiment.py"):
-        session.run("python", "-m", "ohgw_bench.experiment", "experiments/smoke.yaml", "--results-dir", results,
-                    *session.posargs, env=ENV)
-    else:
-        for variant in ("none", "ohgw", "random"):
-            session.run("python", "-m", "ohgw_bench.run", "--experiment", "smoke", "--results-dir", results,
-                        "--warm-start", variant, "--budget", "10", "--quiet", env=ENV)
+    session.run("python", "-m", "ohgw_bench.experiment", "experiments/smoke.yaml", "--results-dir", results,
+                "--executor", "process", "--max-parallel", "2", *session.posargs, env=ENV)
+    session.run("python", "-m", "analysis.report", f"{results}/smoke", "--out", f"{results}/smoke/report", env=ENV)
 
 
 @nox.session(python=PYTHON)

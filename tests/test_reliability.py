@@ -87,7 +87,7 @@ def test_warm_start_nan_falls_back_and_trial_stays_in_statistics(tmp_path: Path)
 
 
 def _start(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "ohgw_bench.run", "--results-dir", str(tmp_path), "--budget", "30", "--quiet",
+    cmd = [sys.executable, "-m", "ohgw_bench.run", "--results-dir", str(tmp_path), "--budget", "8", "--quiet",
            "--task-option", "hidden=16", *extra]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
 
