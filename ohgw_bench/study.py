@@ -407,9 +407,9 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -
 
     try:
         writer = results.StudyWriter(folder, spec.as_dict(), meta)
+        writer.mark_partial("running (no summary.json yet: a study killed now restarts when run again)")
     except OSError as e:
         raise UserError(f"cannot write results in {folder}: {e.strerror or e}") from None
-    writer.mark_partial("running (no summary.json yet: a study killed now restarts when run again)")
     recorder = StudyRecorder(writer, task, scheduler, clock, busy, budget, errors, progress=progress)
 
     def stop(_status: Any) -> bool:

@@ -22,7 +22,7 @@ budget: {budget}
 workers: 2
 seeds: {seeds}
 tasks:
-  - {{task: digits, options: {{hidden: 16}}}}
+  - digits
 schedulers: [asha]
 variants: [none]
 """
@@ -86,7 +86,7 @@ def test_process_pool_and_dask_match_inprocess(tmp_path: Path) -> None:
 
     texts = {}
     for executor in ("inprocess", "process", "dask"):
-        path = write(tmp_path, GRID.format(budget=1.5, seeds=2), f"{executor}.yaml")
+        path = write(tmp_path, GRID.format(budget=1, seeds=2), f"{executor}.yaml")
         _, specs = load(path, tmp_path / executor)
         jobs = [(str(i), s.as_dict()) for i, s in enumerate(specs)]
         kwargs = {"max_parallel": 2}
@@ -107,7 +107,7 @@ def test_process_pool_and_dask_match_inprocess(tmp_path: Path) -> None:
 def test_dask_worker_killed_mid_study_every_study_completes_once(tmp_path: Path) -> None:
     from distributed import Client, LocalCluster
 
-    path = write(tmp_path, GRID.format(budget=4, seeds=4))
+    path = write(tmp_path, GRID.format(budget=2, seeds=4))
     _, specs = load(path, tmp_path / "r")
     jobs = [(str(i), s.as_dict()) for i, s in enumerate(specs)]
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
@@ -145,7 +145,7 @@ def test_dask_worker_killed_mid_study_every_study_completes_once(tmp_path: Path)
 
 
 def test_sigkill_then_rerun_finishes_without_redoing_completed_studies(tmp_path: Path) -> None:
-    path = write(tmp_path, GRID.format(budget=3, seeds=4))
+    path = write(tmp_path, GRID.format(budget=1.5, seeds=3))
     cmd = [sys.executable, "-m", "ohgw_bench.experiment", str(path), "--results-dir", str(tmp_path / "r")]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300

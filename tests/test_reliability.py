@@ -28,17 +28,16 @@ def _importable() -> None:
 
 
 def spec(tmp_path: Path, task: str, **kw: object) -> StudySpec:
-    base = dict(task=task, scheduler="asha", seed=1, budget=3.0, n_workers=2, results_dir=str(tmp_path),
-                task_options={"hidden": 16}, max_failures=1000, max_consecutive_failures=1000)
+    base = dict(task=task, scheduler="asha", seed=1, budget=2.0, n_workers=2, results_dir=str(tmp_path),
+                task_options={}, max_failures=1000, max_consecutive_failures=1000)
     base.update(kw)
     return StudySpec(**base)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("scheduler", ["asha", "random"])
-@pytest.mark.parametrize("error", ["runtime", "oom"])
+@pytest.mark.parametrize("scheduler, error", [("asha", "runtime"), ("random", "oom")])
 def test_raising_trials_are_recorded_and_ranked_last(tmp_path: Path, scheduler: str, error: str) -> None:
     s = run_study(spec(tmp_path, "faulty_tasks:RaisingDigits", scheduler=scheduler,
-                       task_options={"hidden": 16, "fail_above": 0.1, "error": error}), progress=False)
+                       task_options={"fail_above": 0.1, "error": error}), progress=False)
     rows = list(results.iter_reports(s["folder"]))
     failed = [r for r in rows if r["ohgw_status"] == "failed"]
     ok = [r for r in rows if r["ohgw_status"] != "failed"]
@@ -51,7 +50,7 @@ def test_raising_trials_are_recorded_and_ranked_last(tmp_path: Path, scheduler: 
 
 
 def test_nan_metric_is_a_diverged_trial(tmp_path: Path) -> None:
-    s = run_study(spec(tmp_path, "faulty_tasks:NaNDigits", task_options={"hidden": 16, "fail_above": 0.1}),
+    s = run_study(spec(tmp_path, "faulty_tasks:NaNDigits", task_options={"fail_above": 0.1}),
                   progress=False)
     rows = list(results.iter_reports(s["folder"]))
     nan = [r for r in rows if r["ohgw_status"] == "nan"]
@@ -63,7 +62,7 @@ def test_nan_metric_is_a_diverged_trial(tmp_path: Path) -> None:
 def test_study_stops_after_too_many_failures_with_a_clear_message(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="trials failed") as err:
         run_study(spec(tmp_path, "faulty_tasks:RaisingDigits", max_failures=2,
-                       task_options={"hidden": 16, "fail_above": 0.0}), progress=False)
+                       task_options={"fail_above": 0.0}), progress=False)
     assert "\n" not in str(err.value)
     folder = results.find_studies(tmp_path)[0]
     assert not results.is_complete(folder)
@@ -73,7 +72,7 @@ def test_study_stops_after_too_many_failures_with_a_clear_message(tmp_path: Path
 def test_consecutive_failures_stop_the_study(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="in a row"):
         run_study(spec(tmp_path, "faulty_tasks:RaisingDigits", max_consecutive_failures=3,
-                       task_options={"hidden": 16, "fail_above": 0.0}), progress=False)
+                       task_options={"fail_above": 0.0}), progress=False)
 
 
 def test_warm_start_nan_falls_back_and_trial_stays_in_statistics(tmp_path: Path) -> None:
@@ -87,8 +86,8 @@ def test_warm_start_nan_falls_back_and_trial_stays_in_statistics(tmp_path: Path)
 
 
 def _start(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "ohgw_bench.run", "--results-dir", str(tmp_path), "--budget", "8", "--quiet",
-           "--task-option", "hidden=16", *extra]
+    cmd = [sys.executable, "-m", "ohgw_bench.run", "--results-dir", str(tmp_path), "--budget", "3", "--quiet",
+           *extra]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
 
 
@@ -142,7 +141,7 @@ def test_read_only_or_full_results_filesystem(tmp_path: Path, options: str, need
         if options == "size=64k":
             (mnt / "filler").write_bytes(b"\0" * 60_000)
         out = subprocess.run([sys.executable, "-m", "ohgw_bench.run", "--results-dir", str(mnt / "r"), "--quiet",
-                              "--budget", "30", "--task-option", "hidden=16"], capture_output=True, text=True,
+                              "--budget", "3"], capture_output=True, text=True,
                              timeout=300, env=ENV)
         assert out.returncode == 2, out.stderr
         err = out.stderr.strip()

@@ -107,8 +107,8 @@ def test_writer_reader_and_torn_last_line(tmp_path: Path) -> None:
 # -- studies ------------------------------------------------------------------------------------
 
 def small_spec(tmp_path: Path, **kw: object) -> StudySpec:
-    base = dict(task="digits", scheduler="asha", seed=3, budget=4.0, n_workers=2, results_dir=str(tmp_path),
-                task_options={"hidden": 32})
+    base = dict(task="digits", scheduler="asha", seed=3, budget=3.0, n_workers=2, results_dir=str(tmp_path),
+                task_options={})
     base.update(kw)
     return StudySpec(**base)  # type: ignore[arg-type]
 
@@ -159,7 +159,7 @@ def test_warm_start_arms_see_the_same_base_proposals(tmp_path: Path) -> None:
 
 
 def test_cli_default_study_prints_summary_and_json(tmp_path: Path) -> None:
-    out = cli("--results-dir", str(tmp_path), "--budget", "3", "--quiet", "--task-option", "hidden=32")
+    out = cli("--results-dir", str(tmp_path), "--budget", "2", "--quiet")
     assert out.returncode == 0, out.stderr
     last = json.loads(out.stdout.strip().splitlines()[-1])
     assert last["study_id"].startswith("default/digits-mlp-v1/asha/none/seed-0")
@@ -200,8 +200,8 @@ def test_list_tasks_and_schedulers() -> None:
 
 
 def test_local_backend_runs_real_processes(tmp_path: Path) -> None:
-    out = cli("--results-dir", str(tmp_path), "--backend", "local", "--workers", "2", "--budget", "45", "--quiet",
-              "--task-option", "hidden=32", timeout=240)
+    out = cli("--results-dir", str(tmp_path), "--backend", "local", "--workers", "2", "--budget", "30", "--quiet",
+              timeout=240)
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     folder = Path(summary["folder"])
