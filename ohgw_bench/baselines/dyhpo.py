@@ -38,19 +38,29 @@ from ohgw_bench.baselines._promotion import sample_config
 
 
 class FeatureExtractor(nn.Module):
-    """Config and budget through an MLP, the curve through a small CNN, joined by a linear layer."""
+    """Config, budget and last observed value through an MLP, the whole curve through a small
+    CNN, joined by a linear layer; the raw config and budget are appended to the output.
+
+    The CNN with max pooling (as in the paper) sees the curve's shape but not where it ends;
+    the last value, given to the MLP directly, is what makes one-step-ahead predictions sharp.
+    Appending the raw inputs keeps configs far from all data far apart in feature space, so the
+    GP stays uncertain there instead of extrapolating the learned features with confidence.
+    """
 
     def __init__(self, n_hp: int, width: int = 32, channels: int = 4, kernel: int = 3, out: int = 16):
         super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(n_hp + 1, width), nn.Tanh(), nn.Linear(width, width), nn.Tanh())
+        self.mlp = nn.Sequential(nn.Linear(n_hp + 3, width), nn.Tanh(), nn.Linear(width, width), nn.Tanh())
         self.cnn = nn.Sequential(nn.Conv1d(2, channels, kernel, padding=kernel // 2), nn.Tanh(),
                                  nn.AdaptiveMaxPool1d(1))
         self.head = nn.Linear(width + channels, out)
 
     def forward(self, x: torch.Tensor, budget: torch.Tensor, curve: torch.Tensor) -> torch.Tensor:
-        h = self.mlp(torch.cat([x, budget[:, None]], dim=1))
+        observed = curve[:, 1]
+        last = observed.cumsum(1).argmax(1)
+        last_value = curve[:, 0].gather(1, last[:, None]) * observed.amax(1, keepdim=True)
+        h = self.mlp(torch.cat([x, budget[:, None], last_value, observed.amax(1, keepdim=True)], dim=1))
         c = self.cnn(curve).squeeze(-1)
-        return self.head(torch.cat([h, c], dim=1))
+        return torch.cat([self.head(torch.cat([h, c], dim=1)), x, budget[:, None]], dim=1)
 
 
 class DeepKernelGP(nn.Module):
@@ -128,7 +138,7 @@ class DyHPO(TrialScheduler):
     """Deep-kernel GP, multi-fidelity EI one budget step ahead, advance the winner by one step."""
 
     def __init__(self, ctx: SchedulerContext, budget_step: int = 1, n_candidates: int = 64,
-                 n_initial: int = 2, initial_iterations: int = 300, refit_iterations: int = 30,
+                 n_initial: int = 2, initial_iterations: int = 300, refit_iterations: int = 10,
                  scratch_fits: int = 5):
         super().__init__(random_seed=ctx.seed)
         if budget_step < 1:
