@@ -20,9 +20,9 @@ import copy
 import heapq
 import itertools
 import json
+import math
 import os
 import sys
-import traceback
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +37,9 @@ from ohgw_bench.tasks.base import Task
 
 HARNESS_KEYS = (TRIAL_SEED_KEY, WS_COST_KEY)
 STATE_FILE = "state.ckpt"
+FAILURE_KEY = "ohgw_failure"
+ERROR_KEY = "ohgw_error"
+UNSEEN_WORST = 1e6
 
 
 def task_config(task: Task, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -53,6 +56,7 @@ class TrialRunner:
         self.resource_attr = task.fidelity.name
         self.checkpoint_root = checkpoint_root
         self._states: dict[int, Any] = {}
+        self._worst: float | None = None
 
     def seed(self, trial_id: int, config: Mapping[str, Any]) -> int:
         if TRIAL_SEED_KEY in config:
@@ -75,11 +79,44 @@ class TrialRunner:
         return self._states[trial_id]
 
     def run_unit(self, trial_id: int, config: Mapping[str, Any]) -> dict[str, Any]:
-        """Train one fidelity unit and evaluate; the result dict the scheduler sees."""
-        state = self.state(trial_id, config)
-        self.task.train(state, state.fidelity + 1)
-        metrics = self.task.evaluate(state)
+        """Train one fidelity unit and evaluate; the result dict the scheduler sees.
+
+        A trial that raises (out of memory included) or reports a non-finite metric (diverged)
+        is not allowed to end the study: its result carries the worst value for the metric,
+        so every scheduler ranks it last, plus FAILURE_KEY and ERROR_KEY, and the backend
+        ends the trial there.
+        """
+        attempted = self.fidelity(trial_id) + 1
+        try:
+            state = self.state(trial_id, config)
+            self.task.train(state, attempted)
+            metrics = self.task.evaluate(state)
+        except Exception as e:  # noqa: BLE001 - any error of a trial is recorded and the study goes on
+            self.drop(trial_id)
+            return self.failure(attempted, "failed", f"{type(e).__name__}: {e}")
+        value = metrics.get(self.task.metric)
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            self.drop(trial_id)
+            return self.failure(attempted, "nan", f"non-finite {self.task.metric}: {value!r} (diverged?)")
+        self._see(float(value))
         return {self.resource_attr: int(state.fidelity), **metrics}
+
+    def _see(self, value: float) -> None:
+        if self._worst is None or (value > self._worst if self.task.mode == "min" else value < self._worst):
+            self._worst = value
+
+    def worst(self) -> float:
+        """The task's declared worst value, else the worst value seen so far in this study."""
+        declared = getattr(self.task, "worst_metric", None)
+        if declared is not None:
+            return float(declared)
+        if self._worst is not None:
+            return self._worst
+        return UNSEEN_WORST if self.task.mode == "min" else -UNSEEN_WORST
+
+    def failure(self, fidelity: int, status: str, error: str) -> dict[str, Any]:
+        return {self.resource_attr: int(fidelity), self.task.metric: self.worst(), FAILURE_KEY: status,
+                ERROR_KEY: error[:2000]}
 
     def copy(self, src: int, tgt: int) -> None:
         if src in self._states:
@@ -158,20 +195,17 @@ class SimulatedBackend(TrialBackend):
             self._token.pop(trial_id, None)
             record = self._trial_dict[trial_id]
             config = record.config
-            try:
-                result = self.runner.run_unit(trial_id, config)
-            except Exception as e:  # noqa: BLE001 - any error of a trial is recorded, the study goes on
-                record.status = Status.failed
-                self.errors[trial_id] = f"{type(e).__name__}: {e}"
-                self._logs.setdefault(trial_id, []).append(traceback.format_exc())
-                self.runner.drop(trial_id)
+            result = self.runner.run_unit(trial_id, config)
+            results.append((trial_id, result))
+            record.metrics.append(result)
+            if FAILURE_KEY in result:
+                self.errors[trial_id] = result[ERROR_KEY]
+                self._logs.setdefault(trial_id, []).append(result[ERROR_KEY])
+                record.status = Status.completed
+            elif result[self.runner.resource_attr] >= self.runner.target(config):
+                record.status = Status.completed
             else:
-                results.append((trial_id, result))
-                record.metrics.append(result)
-                if result[self.runner.resource_attr] >= self.runner.target(config):
-                    record.status = Status.completed
-                else:
-                    self._push(trial_id, end, config)
+                self._push(trial_id, end, config)
         status = {}
         for tid in trial_ids:
             r = self._trial_dict[tid]

@@ -41,8 +41,8 @@ from typing import Any
 from ohgw_bench.errors import UserError
 from ohgw_bench.executors import EXECUTORS, ProgressLine, run_all
 
-TOP_KEYS = {"name", "description", "budget", "workers", "backend", "seeds", "max_failures", "tasks", "schedulers",
-            "variants", "grids", "tau"}
+TOP_KEYS = {"name", "description", "budget", "workers", "backend", "seeds", "max_failures", "max_consecutive_failures",
+            "tasks", "schedulers", "variants", "grids", "tau"}
 GRID_KEYS = TOP_KEYS - {"name", "description", "grids"}
 TASK_KEYS = {"task", "label", "options", "fixture", "budget", "data_dir", "tau"}
 SCHED_KEYS = {"scheduler", "options"}
@@ -153,6 +153,7 @@ def load(path: str | Path, results_dir: str | Path) -> tuple[str, list[Any]]:
             raise _err(path, k("backend"), "simulated or local", backend)
         budget = _number(path, k("budget"), block["budget"]) if block.get("budget") is not None else None
         max_failures = int(block.get("max_failures", 20))
+        max_consecutive = int(block.get("max_consecutive_failures", 10))
         variants = [_variant(path, f"{k('variants')}[{i}]", v) for i, v in enumerate(_list(path, k("variants"), block["variants"]))]
         scheds = []
         for i, s in enumerate(_list(path, k("schedulers"), block["schedulers"])):
@@ -191,6 +192,7 @@ def load(path: str | Path, results_dir: str | Path) -> tuple[str, list[Any]]:
                             results_dir=str(results_dir), data_dir=None if data_dir is None else str(data_dir),
                             task_options=options, scheduler_options=dict(sched.get("options") or {}),
                             tau=entry.get("tau", block.get("tau")), max_failures=max_failures,
+                            max_consecutive_failures=max_consecutive,
                             task_label=entry.get("label"))
                         ident = (entry.get("label") or task_id, spec.scheduler, ws.label(), seed)
                         if ident in seen:
@@ -216,14 +218,17 @@ def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog="python -m ohgw_bench.experiment", description=__doc__,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", help="experiment YAML file, e.g. experiments/smoke.yaml")
-    p.add_argument("--results-dir", default="results", help="root of the result folders (default: ./results)")
+    p.add_argument("--results-dir", default="results",
+                   help="root of the result folders; give an absolute path on a cluster (default: ./results)")
     p.add_argument("--executor", choices=EXECUTORS, default="inprocess",
                    help="inprocess (default), process (local process pool) or dask")
-    p.add_argument("--max-parallel", type=int, default=2, help="studies at once for process/dask (default: 2)")
-    p.add_argument("--retries", type=int, default=2, help="re-runs of a study whose worker died (default: 2)")
+    p.add_argument("--max-parallel", type=int, default=2, help="studies at once for process and dask LocalCluster; Slurm jobs with --slurm; ignored with --address "
+                        "and inprocess (default: 2)")
+    p.add_argument("--retries", type=int, default=2, help="re-runs of a study whose worker died, for process and dask (default: 2)")
     p.add_argument("--address", default=None, help="dask: address of an existing scheduler (tcp://host:8786)")
     p.add_argument("--slurm", action="append", metavar="KEY=VALUE", default=None,
-                   help="dask: start a Slurm cluster through dask_jobqueue.SLURMCluster(KEY=VALUE, ...), repeatable")
+                   help="dask: start a Slurm cluster through dask_jobqueue.SLURMCluster(KEY=VALUE, ...), values parsed as JSON, "
+                        "e.g. cores=4 memory=16GB walltime=12:00:00 queue=gpu; repeatable (default: none)")
     p.add_argument("--dry-run", action="store_true", help="validate the file and list the studies, run nothing")
     args = p.parse_args(argv)
     try:

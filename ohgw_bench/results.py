@@ -93,6 +93,7 @@ def write_json_atomic(path: Path, obj: Any) -> None:
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -237,15 +238,15 @@ def load_results(results_dir: str | os.PathLike[str], include_partial: bool = Fa
         task_info = study.get("task", {})
         base = {
             "experiment": spec.get("experiment"),
-            "task": spec.get("task"),
+            "task": task_info.get("id") or spec.get("task"),
             "scheduler": spec.get("scheduler"),
             "variant": spec.get("variant_label", spec.get("warm_start", {}).get("variant")),
             "seed": spec.get("seed"),
             "study_id": study.get("study_id"),
             "metric_name": task_info.get("metric"),
             "mode": task_info.get("mode"),
-            "tau": spec.get("tau") if spec.get("tau") is not None else task_info.get("tau"),
-            "budget": spec.get("budget"),
+            "tau": study.get("tau", spec.get("tau") if spec.get("tau") is not None else task_info.get("tau")),
+            "budget": study.get("budget", spec.get("budget")),
             "clock": study.get("clock"),
             "complete": complete,
             "path": str(folder),

@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", default="digits", help="task id, alias, family member or module:Class (default: digits)")
     p.add_argument("--scheduler", default="asha", help="scheduler name, see --list-schedulers (default: asha)")
-    p.add_argument("--ohgw", action="store_true", help="shorthand for --warm-start ohgw")
+    p.add_argument("--ohgw", action="store_true", help="shorthand for --warm-start ohgw (default: off)")
     p.add_argument("--warm-start", default=None, metavar="VARIANT",
                    help="none, ohgw, random, prior, or ohgw-kN for N lookahead steps (default: none)")
     p.add_argument("--eta-h", type=float, default=1e-3, help="hyper-step size for --step-rule raw (default: 1e-3)")
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--horizon", type=int, default=None, help="lookahead steps k (default: the task's, 1 for SGD, 2 for AdamW)")
     p.add_argument("--hg-mode", choices=("exact", "first-order", "mixed"), default="exact",
                    help="hyper-gradient mode (default: exact)")
-    p.add_argument("--split-batch", action="store_true", help="carve the validation batch out of the first mini-batch")
+    p.add_argument("--split-batch", action="store_true", help="carve the validation batch out of the first mini-batch (default: off)")
     p.add_argument("--seed", type=int, default=0, help="study seed (default: 0)")
     p.add_argument("--budget", type=float, default=None, help="seconds on the study's clock (default: the task's)")
     p.add_argument("--workers", type=int, default=4, help="number of (simulated or real) workers (default: 4)")
@@ -68,12 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", default="results", help="root of the result folders (default: ./results)")
     p.add_argument("--experiment", default="default", help="experiment name, the first folder level (default: default)")
     p.add_argument("--data-dir", default=None, help="dataset root (default: $OHGW_DATA_DIR or ~/.cache/ohgw_bench/data)")
-    p.add_argument("--task-option", action="append", metavar="KEY=VALUE", help="adapter option, repeatable")
-    p.add_argument("--scheduler-option", action="append", metavar="KEY=VALUE", help="scheduler option (e.g. eta=3), repeatable")
+    p.add_argument("--task-option", action="append", metavar="KEY=VALUE", help="adapter option, value parsed as JSON where possible (e.g. hidden=32); repeatable (default: none)")
+    p.add_argument("--scheduler-option", action="append", metavar="KEY=VALUE", help="scheduler option, value parsed as JSON where possible (e.g. eta=3); repeatable (default: none)")
     p.add_argument("--tau", type=float, default=None, help="threshold for time-to-target (default: the task's)")
-    p.add_argument("--max-failures", type=int, default=20, help="stop the study after this many failed trials (default: 20)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing study folder instead of skipping it")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--max-failures", type=int, default=20,
+                   help="stop the study when more than this many trials failed (default: 20)")
+    p.add_argument("--max-consecutive-failures", type=int, default=10,
+                   help="stop the study when this many trials in a row failed (default: 10)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing study folder instead of skipping it (default: off)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (default: off)")
     p.add_argument("--list-tasks", action="store_true", help="list the registered tasks and exit")
     p.add_argument("--list-schedulers", action="store_true", help="list the schedulers and exit")
     return p
@@ -158,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             results_dir=args.results_dir, data_dir=args.data_dir,
             task_options=parse_assignments(args.task_option, "--task-option"),
             scheduler_options=parse_assignments(args.scheduler_option, "--scheduler-option"),
-            tau=args.tau, max_failures=args.max_failures)
+            tau=args.tau, max_failures=args.max_failures, max_consecutive_failures=args.max_consecutive_failures)
         summary = run_study(spec, progress=not args.quiet, overwrite=args.overwrite)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)

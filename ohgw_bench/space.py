@@ -19,10 +19,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ohgw_bench.errors import UserError
+
 GradPath = Literal["autograd", "finite_difference", "none"]
 
 
-class SpaceError(ValueError):
+class SpaceError(UserError, ValueError):
     """A search space or a config that does not fit it (a user's mistake, reported in one line)."""
 
 

@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -49,6 +50,7 @@ class StudySpec:
     scheduler_options: Mapping[str, Any] = field(default_factory=dict)
     tau: float | None = None
     max_failures: int = 20
+    max_consecutive_failures: int = 10
     task_label: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -73,8 +75,9 @@ class StudySpec:
             raise UserError(f"--workers must be at least 1, got {self.n_workers}")
         if self.backend not in BACKENDS:
             raise UserError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
-        if self.max_failures < 0:
-            raise UserError(f"max_failures must be >= 0, got {self.max_failures}")
+        if self.max_failures < 0 or self.max_consecutive_failures < 1:
+            raise UserError(f"max_failures must be >= 0 and max_consecutive_failures >= 1, got "
+                            f"{self.max_failures} and {self.max_consecutive_failures}")
 
 
 def _git_revision() -> str | None:
@@ -133,6 +136,8 @@ class StudyRecorder:
         self._bar: Any = None
         self._progress = progress
         self._best: float | None = None
+        self.failed_trials: set[int] = set()
+        self.consecutive_failures = 0
 
     # Syne Tune TunerCallback protocol -------------------------------------------------
     def on_tuning_start(self, tuner: Any) -> None:
@@ -156,6 +161,14 @@ class StudyRecorder:
             self._bar.set_postfix_str(f"trials={len(self.trials)} best={self._best}", refresh=False)
             self._bar.refresh() if time.time() - getattr(self._bar, "last_print_t", 0) > 1.0 else None
 
+    def too_many_failures(self, max_failures: int, max_consecutive: int) -> str | None:
+        """Why the study must stop because trials keep failing, or None."""
+        if len(self.failed_trials) > max_failures:
+            return f"{len(self.failed_trials)} trials failed (more than --max-failures {max_failures})"
+        if self.consecutive_failures >= max_consecutive:
+            return f"{self.consecutive_failures} trials in a row failed (--max-consecutive-failures {max_consecutive})"
+        return None
+
     def on_fetch_status_results(self, trial_status_dict: Mapping[int, Any], new_results: list) -> None:
         from syne_tune.backend.trial_status import Status
 
@@ -177,9 +190,15 @@ class StudyRecorder:
         pass
 
     def on_trial_result(self, trial: Any, status: str, result: dict[str, Any], decision: str) -> None:
+        from ohgw_bench.backends import ERROR_KEY, FAILURE_KEY
+
         fid = result.get(self.task.fidelity.name)
         value = result.get(self.task.metric)
         target = trial.config.get(self.task.fidelity.name, self.task.fidelity.max)
+        if FAILURE_KEY in result:
+            self._write(trial, {k: v for k, v in result.items() if k != self.task.metric}, result[FAILURE_KEY],
+                        decision, error=result.get(ERROR_KEY), reported=value)
+            return
         if value is None or (isinstance(value, float) and not math.isfinite(value)):
             state = "nan"
         elif decision == "STOP" and fid is not None and fid < target:
@@ -194,7 +213,7 @@ class StudyRecorder:
 
     # ------------------------------------------------------------------------------------
     def _write(self, trial: Any, result: Mapping[str, Any], status: str, decision: str | None,
-               error: str | None = None) -> None:
+               error: str | None = None, reported: float | None = None) -> None:
         from ohgw_bench.backends import task_config
 
         info = None
@@ -219,7 +238,14 @@ class StudyRecorder:
         }
         if error is not None:
             row["ohgw_error"] = error
-        skip = {self.task.metric, self.task.test_metric, self.task.fidelity.name}
+            row["ohgw_reported_to_scheduler"] = reported
+        if status in ("failed", "nan"):
+            if trial.trial_id not in self.failed_trials:
+                self.failed_trials.add(trial.trial_id)
+                self.consecutive_failures += 1
+        elif status in ("ok", "completed", "paused", "stopped"):
+            self.consecutive_failures = 0
+        skip = {self.task.metric, self.task.test_metric, self.task.fidelity.name, "ohgw_failure", "ohgw_error"}
         row.update({k: v for k, v in result.items() if k not in skip and not k.startswith("st_")})
         self.rows.append(self.writer.append(row))
         self.trials.add(trial.trial_id)
@@ -247,6 +273,7 @@ def summarize(rows: list[dict[str, Any]], task: Any, spec: StudySpec, budget: fl
     ws_sim = sum(float(w.get("sim_seconds") or 0.0) for w in per_trial.values())
     ws_wall = sum(float((w.get("cost") or {}).get("seconds") or 0.0) for w in per_trial.values())
     worker = rows[-1]["ohgw_worker_time"] if rows else 0.0
+    charged = ws_sim if spec.backend == "simulated" else ws_wall
     return {
         "best_metric": best,
         "best_test_metric": best_test,
@@ -265,7 +292,7 @@ def summarize(rows: list[dict[str, Any]], task: Any, spec: StudySpec, budget: fl
             "trials_nudged": sum(1 for w in per_trial.values() if w.get("applied")),
             "sim_seconds": ws_sim,
             "wall_seconds": ws_wall,
-            "share_of_worker_time": ws_sim / worker if worker else 0.0,
+            "share_of_worker_time": charged / worker if worker else 0.0,
             "records": len(ws),
         },
     }
@@ -364,7 +391,7 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -
         backend = SimulatedBackend(TrialRunner(task, spec.seed), horizon=budget)
         clock, busy, errors = backend.clock, (lambda: backend.busy_time), backend.errors
 
-        def stop(_status: Any) -> bool:
+        def budget_spent() -> bool:
             return backend.now >= budget
     else:
         backend = ProcessBackend({"ohgw_task": spec.task, "ohgw_data_dir": spec.data_dir,
@@ -375,11 +402,19 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -
         busy = lambda: sum(worker_times.values())  # noqa: E731
         errors = {}
 
-        def stop(_status: Any) -> bool:
+        def budget_spent() -> bool:
             return time.time() - start >= budget
 
-    writer = results.StudyWriter(folder, spec.as_dict(), meta)
+    try:
+        writer = results.StudyWriter(folder, spec.as_dict(), meta)
+    except OSError as e:
+        raise UserError(f"cannot write results in {folder}: {e.strerror or e}") from None
+    writer.mark_partial("running (no summary.json yet: a study killed now restarts when run again)")
     recorder = StudyRecorder(writer, task, scheduler, clock, busy, budget, errors, progress=progress)
+
+    def stop(_status: Any) -> bool:
+        return budget_spent() or recorder.too_many_failures(spec.max_failures, spec.max_consecutive_failures) is not None
+
     if spec.backend == "local":
         original = recorder.on_trial_result
 
@@ -394,14 +429,15 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -
         interrupted.append(signal.Signals(signum).name)
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, on_signal)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, on_signal) if main_thread else None
     wall0 = time.time()
     try:
         with contextlib.redirect_stdout(sys.stderr if progress else io.StringIO()):
             tuner = Tuner(trial_backend=backend, scheduler=scheduler, stop_criterion=stop, n_workers=spec.n_workers,
                           sleep_time=0.0 if spec.backend == "simulated" else 0.2, callbacks=[recorder],
                           save_tuner=False, tuner_name="tuner", suffix_tuner_name=False,
-                          trial_backend_path=str(folder / "trials"), max_failures=spec.max_failures,
+                          trial_backend_path=str(folder / "trials"), max_failures=10**9,
                           print_update_interval=10**9, results_update_interval=10**9,
                           output_logger=quiet_tuner_logger())
             tuner.run()
@@ -409,20 +445,27 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -
         writer.mark_partial(f"interrupted by {interrupted[0] if interrupted else 'SIGINT'}")
         writer.close()
         raise
-    except ValueError as e:
-        if "failed" in str(e):
-            writer.mark_partial(f"stopped after more than {spec.max_failures} failed trials: {e}")
-            writer.close()
-            raise UserError(f"study stopped: more than {spec.max_failures} trials failed; "
-                            f"see {folder / results.REPORTS_FILE}") from None
-        raise
+    except OSError as e:
+        if e.filename is None and getattr(e, "errno", None) is None:
+            raise
+        raise UserError(f"cannot write results in {folder}: {e.strerror or e}") from None
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+    why = recorder.too_many_failures(spec.max_failures, spec.max_consecutive_failures)
+    if why is not None:
+        writer.mark_partial(f"stopped: {why}")
+        writer.close()
+        last = next((r.get("ohgw_error") for r in reversed(recorder.rows) if r.get("ohgw_error")), None)
+        raise UserError(f"study stopped: {why}; last error: {last}; rows in {folder / results.REPORTS_FILE}")
     summary = summarize(recorder.rows, task, spec, budget, tau)
     summary.update({"study_id": study_id, "folder": str(folder), "wall_seconds": time.time() - wall0,
                     "backend": spec.backend, "scheduler": spec.scheduler, "task": task.id, "variant": label,
                     "seed": spec.seed})
-    writer.finish(summary)
+    try:
+        writer.finish(summary)
+    except OSError as e:
+        raise UserError(f"cannot write results in {folder}: {e.strerror or e}") from None
     return summary
 
 

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     from syne_tune import Reporter
 
     from ohgw_bench import tasks
-    from ohgw_bench.backends import STATE_FILE, TrialRunner, load_trial_config
+    from ohgw_bench.backends import FAILURE_KEY, STATE_FILE, TrialRunner, load_trial_config
 
     torch.set_num_threads(1)
     config = load_trial_config(args.st_config_json_filename)
@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     target = runner.target(config)
     while runner.fidelity(trial_id) < target:
         result = runner.run_unit(trial_id, config)
+        if FAILURE_KEY in result:
+            report(**result)
+            break
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         tmp = ckpt_dir / (STATE_FILE + ".tmp")
         task.save(runner.state(trial_id, config), tmp)

@@ -76,6 +76,8 @@ def build(name: str, ctx: SchedulerContext, backend: str | None = None) -> Any:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
+        if (e.name or "").startswith("ohgw_bench"):
+            raise UserError(f"scheduler {name!r}: its module {e.name!r} is missing from this installation") from None
         raise UserError(f"scheduler {name!r} needs the package {e.name!r}: pip install -e '.[all]'") from None
     factory: Callable[..., Any] = getattr(module, attr)
     return factory(ctx, **s.kwargs)

@@ -57,6 +57,8 @@ class Task(ABC):
     default_budget: ClassVar[float] = 600.0
     reference_flops_per_second: ClassVar[float] = 1e10
     conformance_fidelities: ClassVar[tuple[int, int]] = (1, 2)
+    #: the value a failed or diverged trial reports to the scheduler (None: the worst seen so far)
+    worst_metric: ClassVar[float | None] = None
 
     def __init__(self, data_dir: str | os.PathLike[str] | None = None, **options: Any):
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
@@ -157,6 +159,7 @@ class Task(ABC):
                     "log": p.log,
                     "integer": p.integer,
                     "grad": p.grad,
+                    "prior": p.prior,
                 }
                 for p in self.space
             ],

@@ -68,6 +68,7 @@ class DigitsTask(Task):
     mode = "min"
     test_metric = "test_error"
     tau = 0.015
+    worst_metric = 1.0
     hypergrad_method = "autograd"
     default_horizon = 1
     default_budget = 30.0
