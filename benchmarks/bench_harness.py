@@ -161,7 +161,7 @@ def main() -> int:
     p.add_argument("--bare-once", action="store_true", help=argparse_hidden())
     args = p.parse_args()
     common.one_thread()
-    logging.getLogger("syne_tune").setLevel(logging.ERROR)
+    logging.getLogger("syne_tune.optimizer.schedulers.searchers.last_value_multi_fidelity_searcher").setLevel(logging.ERROR)
     if args.bare_once:
         print(json.dumps(bare_loop(args.budget, args.workers, args.seed)))
         return 0
