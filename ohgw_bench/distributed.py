@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -145,6 +146,17 @@ class _Step:
         return out
 
 
+def _differentiable_sum(tensor: torch.Tensor, group: Any) -> torch.Tensor:
+    """All-reduce (sum) whose backward is an all-reduce of the incoming gradients, itself differentiable.
+
+    torch 2.14 marks ``torch.distributed.nn.functional`` deprecated in favour of the private
+    ``_functional_collectives``; the public one works on every torch this package supports.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return dist_fn.all_reduce(tensor, op=dist.ReduceOp.SUM, group=group or dist.group.WORLD)
+
+
 def _hyper_gradient(
     problem: HyperProblem,
     names: Sequence[str],
@@ -182,7 +194,7 @@ def _hyper_gradient(
             weight = (share[1] - share[0]) / batch_size(full)
             flat = torch.cat([gn.reshape(-1) for _, gn in used]) * weight
             if world > 1:
-                flat = dist_fn.all_reduce(flat, op=dist.ReduceOp.SUM, group=group or dist.group.WORLD)
+                flat = _differentiable_sum(flat, group)
             g, offset = {}, 0
             for n, gn in used:
                 g[n] = flat[offset:offset + gn.numel()].view_as(gn)
