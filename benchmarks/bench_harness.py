@@ -20,6 +20,7 @@ wall seconds because the CPU time of a process barely depends on how busy the ot
 
 from __future__ import annotations
 
+import argparse
 import heapq
 import itertools
 import json
@@ -158,7 +159,7 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeats", type=int, default=4, help="in-process runs per arm (default: 4)")
     p.add_argument("--cli-repeats", type=int, default=2, help="process runs per arm, 0 to skip (default: 2)")
-    p.add_argument("--bare-once", action="store_true", help=argparse_hidden())
+    p.add_argument("--bare-once", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     common.one_thread()
     logging.getLogger("syne_tune.optimizer.schedulers.searchers.last_value_multi_fidelity_searcher").setLevel(logging.ERROR)
@@ -196,12 +197,6 @@ def main() -> int:
                 "harness CPU s (the process row counts the child's CPU time).")
     report.write()
     return 0
-
-
-def argparse_hidden() -> str:
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 if __name__ == "__main__":
