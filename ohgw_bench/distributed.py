@@ -280,12 +280,12 @@ def _reference_hypergradient(
     space: Any = None,
     dtype: torch.dtype | None = None,
 ) -> HyperGradient:
-    """Single-process exact lookahead hyper-gradient on the whole batches (no process group).
+    """This module's lookahead run in one process on the whole batches (no process group).
 
-    A stand-in for ``ohgw_bench.hypergrad.hypergradient(problem, space, names, horizon, "exact")``
-    while that engine is a stub in this tree; the tests check it against central finite
-    differences and against the engine once it lands, and it is to be replaced by the call to
-    the engine then.
+    The data-parallel path needs the all-reduce inside the differentiable optimiser step, which
+    the engine (``ohgw_bench.hypergrad.hypergradient``) has no hook for, so this module carries
+    its own SGD/AdamW lookahead; ``tests/test_distributed.py`` pins it to the engine and to
+    central finite differences so the two cannot drift apart.
     """
     names = list(problem.hyper) if names is None else list(names)
     k = _check(problem, names, horizon, exact=False)
