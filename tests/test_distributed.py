@@ -113,12 +113,13 @@ def test_reference_matches_the_engine_once_it_lands() -> None:
 
     for case in CASES:
         problem = make_problem(case)
-        try:
-            engine = hypergrad.hypergradient(problem, SPACE, list(NAMES), mode="exact")
-        except NotImplementedError:
-            pytest.skip("ohgw_bench.hypergrad.hypergradient is still a stub in this tree")
+        engine = hypergrad.hypergradient(problem, SPACE, list(NAMES), mode="exact", on_unreachable="flag")
         ref = distributed._reference_hypergradient(problem, NAMES)
-        assert distributed.relative_difference(engine.native, ref.native) < 1e-9, case
+        reachable = {n: v for n, v in engine.native.items() if math.isfinite(v)}
+        assert reachable, case
+        assert distributed.relative_difference(reachable, {n: ref.native[n] for n in reachable}) < 1e-9, case
+        for name in set(NAMES) - set(reachable):
+            assert ref.native[name] == 0.0, (case, name)
 
 
 def test_shards_cover_the_batch_in_order() -> None:
