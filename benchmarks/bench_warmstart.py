@@ -30,7 +30,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ohgw_bench.cost import measure
 from ohgw_bench.hypergrad import (
@@ -42,40 +41,10 @@ from ohgw_bench.hypergrad import (
     split_batch,
 )
 from ohgw_bench.space import Hyperparameter, SearchSpace
+from ohgw_bench.tasks.cifar import ResNet20
 
 SPLIT_GOAL = 1.2
 EXACT_GOAL = 4.0
-
-
-class BasicBlock(nn.Module):
-    """He et al.'s CIFAR block with the parameter-free (option A) shortcut."""
-
-    def __init__(self, cin: int, cout: int, stride: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.extra = cout - cin
-        self.stride = stride
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
-        shortcut = x
-        if self.stride != 1 or self.extra:
-            shortcut = F.pad(x[:, :, :: self.stride, :: self.stride], (0, 0, 0, 0, self.extra // 2, self.extra - self.extra // 2))
-        return F.relu(out + shortcut)
-
-
-def resnet20(classes: int = 10) -> nn.Module:
-    layers: list[nn.Module] = [nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()]
-    cin = 16
-    for cout, stride in ((16, 1), (32, 2), (64, 2)):
-        for i in range(3):
-            layers.append(BasicBlock(cin, cout, stride if i == 0 else 1))
-            cin = cout
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, classes)]
-    return nn.Sequential(*layers)
 
 
 RESNET_SPACE = SearchSpace([
@@ -102,7 +71,7 @@ def resnet_problems(batch: int) -> tuple[HyperProblem, HyperProblem, SearchSpace
     """(separate validation batch, split batch) problems on random CIFAR-shaped data."""
     g = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
-    model = resnet20()
+    model = ResNet20(10)  # PyTorch's default init under the seed above
 
     def draw() -> tuple[torch.Tensor, ...]:
         return (torch.randn(batch, 3, 32, 32, generator=g), torch.randint(0, 10, (batch,), generator=g),

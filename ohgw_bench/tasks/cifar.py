@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import math
 import pickle
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +27,18 @@ from torch import nn
 
 from ohgw_bench.hypergrad import SGD, HyperProblem
 from ohgw_bench.space import Hyperparameter, SearchSpace
-from ohgw_bench.tasks.base import Fidelity, Task
+from ohgw_bench.tasks.base import Fidelity
 from ohgw_bench.tasks.vision_common import (
-    augmented_loss,
+    Batch,
+    VisionState,
+    VisionTask,
     batch_seed,
     crop_flip,
     default_device,
     draw_augmentation,
-    plain_loss,
+    halve_first_batch,
+    image_flops,
+    sgd_optimizer,
 )
 
 PAD = 4
@@ -100,13 +103,8 @@ def make_resnet20(num_classes: int, seed: int) -> ResNet20:
     return model
 
 
-@dataclass
-class CifarState:
-    config: dict[str, Any]
-    seed: int
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    fidelity: int = 0
+class CifarState(VisionState):
+    """config, seed, model, optimizer, fidelity (epochs trained)."""
 
 
 _LAYOUT = {
@@ -154,8 +152,12 @@ def write_cifar_batches(folder: Path, num_classes: int, n_train: int, n_test: in
         pickle.dump({key: [f"class_{i}".encode() for i in range(num_classes)]}, f)
 
 
-class CifarTask(Task):
+class CifarTask(VisionTask):
     """CIFAR-10/100, ResNet-20, SGD (Nesterov by default), cosine lr over ``max_epochs``; fidelity = epochs.
+
+    Training loop, evaluation, save/load and the warm-start problem's assembly come from
+    :class:`~ohgw_bench.tasks.vision_common.VisionTask`; this class supplies the data, the model
+    and the batches.
 
     tau: ResNet-20 reaches about 91.3% (CIFAR-10) and 68-69% (CIFAR-100) test accuracy after a
     full schedule; the default thresholds (val_error 0.15 and 0.45) are reached by good configs
@@ -273,7 +275,7 @@ class CifarTask(Task):
         g = torch.Generator().manual_seed(batch_seed(seed, epoch, 0, stream=1))
         return torch.randperm(len(self.data["train"][0]), generator=g)
 
-    def _batch(self, order: torch.Tensor, seed: int, epoch: int, b: int) -> tuple[torch.Tensor, ...]:
+    def _batch(self, order: torch.Tensor, seed: int, epoch: int, b: int) -> Batch:
         """(x cropped and flipped, y, contrast, colour, noise) for batch ``b`` of ``epoch``."""
         x_all, y_all = self.data["train"]
         bs = min(self.batch_size, len(order))
@@ -282,88 +284,33 @@ class CifarTask(Task):
         offsets, flips, draws = draw_augmentation(len(idx), 3, 32, PAD, batch_seed(seed, epoch, b), self.device)
         return (crop_flip(x, offsets, flips, PAD), y_all[idx], *draws)
 
-    # training
+    def _unit_batches(self, seed: int, epoch: int) -> Iterator[Batch]:
+        """The training batches of one epoch (the fidelity unit), in the epoch's shuffled order."""
+        order = self._epoch_order(seed, epoch)
+        for b in range(self.steps_per_epoch):
+            yield self._batch(order, seed, epoch, b)
+
+    def _eval_batches(self, split: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        x, y = self.data[split]
+        for i in range(0, len(x), EVAL_CHUNK):
+            yield self._normalise(x[i:i + EVAL_CHUNK]), y[i:i + EVAL_CHUNK]
+
+    # training (the loop, evaluation and save/load are VisionTask's)
 
     def _model(self, seed: int) -> nn.Module:
         return make_resnet20(self.num_classes, seed).to(self.device)
 
-    def _lr(self, base: float, epoch: int) -> float:
-        return base * 0.5 * (1 + math.cos(math.pi * epoch / self.max_epochs))
-
     def init_state(self, config: Mapping[str, Any], seed: int) -> CifarState:
         config = dict(config)
         model = self._model(seed)
-        momentum = float(config["momentum"])
-        opt = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=momentum,
-                              weight_decay=config["weight_decay"], nesterov=self.nesterov and momentum > 0)
-        return CifarState(config, seed, model, opt)
-
-    def train(self, state: CifarState, fidelity: int) -> None:
-        state.model.train()
-        while state.fidelity < fidelity:
-            epoch = state.fidelity
-            for group in state.optimizer.param_groups:
-                group["lr"] = self._lr(state.config["lr"], epoch)
-            order = self._epoch_order(state.seed, epoch)
-            for b in range(self.steps_per_epoch):
-                batch = self._batch(order, state.seed, epoch, b)
-                state.optimizer.zero_grad(set_to_none=True)
-                augmented_loss(state.model, batch, state.config).backward()
-                state.optimizer.step()
-            state.fidelity += 1
-
-    @torch.no_grad()
-    def _errors(self, model: nn.Module, split: str) -> tuple[float, float]:
-        x, y = self.data[split]
-        wrong, loss = 0.0, 0.0
-        for i in range(0, len(x), EVAL_CHUNK):
-            logits = model(self._normalise(x[i:i + EVAL_CHUNK])).float()
-            target = y[i:i + EVAL_CHUNK]
-            wrong += float((logits.argmax(1) != target).sum())
-            loss += float(F.cross_entropy(logits, target, reduction="sum"))
-        return wrong / len(x), loss / len(x)
-
-    def evaluate(self, state: CifarState) -> dict[str, float]:
-        state.model.eval()
-        val_error, val_loss = self._errors(state.model, "val")
-        test_error, _ = self._errors(state.model, "test")
-        state.model.train()
-        return {self.metric: val_error, self.test_metric: test_error, "val_loss": val_loss}
-
-    def save(self, state: CifarState, path: Path) -> None:
-        torch.save({"config": state.config, "seed": state.seed, "fidelity": state.fidelity,
-                    "model": state.model.state_dict(), "optimizer": state.optimizer.state_dict()}, path)
-
-    def load(self, path: Path) -> CifarState:
-        """Batches are rebuilt from (seed, epoch, batch), so weights + optimiser are the whole state."""
-        blob = torch.load(path, map_location=self.device, weights_only=False)
-        state = self.init_state(blob["config"], blob["seed"])
-        state.model.load_state_dict(blob["model"])
-        state.optimizer.load_state_dict(blob["optimizer"])
-        state.fidelity = blob["fidelity"]
-        return state
+        return CifarState(config, seed, model, sgd_optimizer(model, config, self.nesterov))
 
     # cost
 
     def flops_per_image(self) -> tuple[float, float]:
-        """(one training step, one inference) FLOPs per image, counted once on the CPU.
-
-        Convolution and matmul FLOPs are linear in the batch size, so a 2-image batch (BatchNorm
-        needs two in train mode) is counted and halved; the count is the same on any device.
-        """
+        """(one training step, one inference) FLOPs per image, counted once on the CPU."""
         if self._image_flops is None:
-            from ohgw_bench.cost import count_flops
-
-            model = make_resnet20(self.num_classes, 0)
-            cfg = self.space.default_config()
-            x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-            y = torch.zeros(2, dtype=torch.long)
-            draws = (torch.zeros(2, 1, 1, 1), torch.zeros(2, 3, 1, 1), torch.zeros(2, 3, 32, 32))
-            step = count_flops(lambda: augmented_loss(model, (x, y, *draws), cfg).backward()) / 2
-            model.eval()
-            with torch.no_grad():
-                infer = count_flops(lambda: model(x)) / 2
-            self._image_flops = (step, infer)
+            self._image_flops = image_flops(make_resnet20(self.num_classes, 0), 32, self.space.default_config())
         return self._image_flops
 
     def epoch_flops(self) -> float:
@@ -391,23 +338,13 @@ class CifarTask(Task):
             epoch, i = divmod(b, self.steps_per_epoch)
             batches.append(self._batch(order if epoch == 0 else self._epoch_order(seed, epoch), seed, epoch, i))
         if split_batch:
-            first = batches[0]
-            half = max(1, len(first[0]) // 2)
+            train, half = halve_first_batch(batches)
             bs = min(self.batch_size, len(order))
             idx = order[:bs][half:].to(self.device)
-            train = [tuple(t[:half] for t in first)]
-            val: tuple[torch.Tensor, ...] = (self._normalise(self.data["train"][0][idx]), first[1][half:])
+            val: Batch = (self._normalise(self.data["train"][0][idx]), batches[0][1][half:])
         else:
             train = batches
             vx, vy = self.data["val"]
             val = (self._normalise(vx[:VAL_BATCH]), vy[:VAL_BATCH])
-        names = ("lr", "weight_decay", "momentum", "aug_magnitude", "label_smoothing")
-        return HyperProblem(
-            model=self._model(seed),
-            train_batches=train,
-            val_batch=val,
-            train_loss=augmented_loss,
-            val_loss=plain_loss,
-            optimizer=SGD(lr="lr", momentum="momentum", weight_decay="weight_decay", nesterov=self.nesterov),
-            hyper={n: float(config[n]) for n in names},
-        )
+        opt = SGD(lr="lr", momentum="momentum", weight_decay="weight_decay", nesterov=self.nesterov)
+        return self._problem(config, seed, train, val, opt)

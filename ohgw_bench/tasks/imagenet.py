@@ -25,28 +25,31 @@ hyperparameters almost no gradient (DESIGN.md section 4).
 from __future__ import annotations
 
 import contextlib
-import math
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ohgw_bench.hypergrad import SGD, AdamW, HyperProblem
 from ohgw_bench.space import Hyperparameter, SearchSpace
-from ohgw_bench.tasks.base import Fidelity, Task
+from ohgw_bench.tasks.base import Fidelity
 from ohgw_bench.tasks.vision_common import (
+    Batch,
+    VisionState,
+    VisionTask,
     augmented_loss,
     batch_seed,
     crop_flip,
     default_device,
     draw_augmentation,
+    halve_first_batch,
+    image_flops,
     math_attention,
     plain_loss,
+    sgd_optimizer,
 )
 
 MEAN = (0.485, 0.456, 0.406)
@@ -57,13 +60,8 @@ LAYOUT = ("<data-dir>/imagenet/train/<wnid>/*.JPEG and <data-dir>/imagenet/val/<
 ARCHS = ("resnet50", "vit")
 
 
-@dataclass
-class ImageNetState:
-    config: dict[str, Any]
-    seed: int
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    fidelity: int = 0
+class ImageNetState(VisionState):
+    """config, seed, model, optimizer, fidelity (units trained)."""
 
 
 class _Images(torch.utils.data.Dataset):
@@ -106,7 +104,7 @@ def write_imagenet_folders(root: Path, classes: int = 3, per_class: dict[str, in
                 Image.fromarray(pixels).save(folder / f"n{c:08d}_{split}_{i}.JPEG", quality=90)
 
 
-class ImageNetTask(Task):
+class ImageNetTask(VisionTask):
     """ImageNet, torchvision ResNet-50 (SGD) or a small ViT (AdamW); fidelity = epochs or epoch fractions.
 
     tau: top-1 val_error 0.40 (ResNet-50) / 0.50 (ViT-S): ResNet-50 reaches ~76% after a full
@@ -114,6 +112,10 @@ class ImageNetTask(Task):
     augmentation trains slower. ``arch="resnet50"`` takes ``resnet_layers`` (default (3, 4, 6, 3));
     ``arch="vit"`` takes ``vit`` = dict(patch_size, num_layers, num_heads, hidden_dim, mlp_dim),
     default ViT-S/16 (12 layers, 6 heads, 384 wide).
+
+    Training loop, evaluation, save/load and the warm-start problem's assembly come from
+    :class:`~ohgw_bench.tasks.vision_common.VisionTask`; this class supplies the data, the
+    models, bfloat16 autocast and channels-last on a GPU.
     """
 
     id = "imagenet-resnet50-v1"
@@ -278,7 +280,7 @@ class ImageNetTask(Task):
         x = x.to(self.device, non_blocking=True).float()
         return (x - self._mean) / self._std
 
-    def _unit_batches(self, seed: int, unit: int) -> Iterator[tuple[torch.Tensor, ...]]:
+    def _unit_batches(self, seed: int, unit: int) -> Iterator[Batch]:
         """The prepared training batches (x cropped/flipped, y, contrast, colour, noise) of one unit."""
         epoch, lo, hi = self._unit_range(unit)
         g = torch.Generator().manual_seed(batch_seed(seed, epoch, 0, stream=1))
@@ -290,6 +292,10 @@ class ImageNetTask(Task):
             offsets, flips, draws = draw_augmentation(len(x), 3, self.image_size, self.pad,
                                                       batch_seed(seed, epoch, lo + j), self.device)
             yield (crop_flip(x, offsets, flips, self.pad), y.to(self.device), *draws)
+
+    def _eval_batches(self, split: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for x, y in self._loader(self.splits[split], max(self._bs, 64)):
+            yield self._normalise(x), y.to(self.device)
 
     # models and training
 
@@ -315,69 +321,23 @@ class ImageNetTask(Task):
     def _channels_last(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.cuda else x
 
+    def _forward(self, model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+        return lambda x: model(self._channels_last(x))
+
     def init_state(self, config: Mapping[str, Any], seed: int) -> ImageNetState:
         config = dict(config)
         model = self._model(seed)
         if self.cuda:
             model = model.to(memory_format=torch.channels_last)
-        momentum = float(config["momentum"])
         opt: torch.optim.Optimizer
         if self.arch == "vit":
-            opt = torch.optim.AdamW(model.parameters(), lr=config["lr"], betas=(momentum, 0.999),
+            opt = torch.optim.AdamW(model.parameters(), lr=config["lr"], betas=(float(config["momentum"]), 0.999),
                                     weight_decay=config["weight_decay"])
         else:
-            opt = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=momentum,
-                                  weight_decay=config["weight_decay"], nesterov=self.nesterov and momentum > 0)
+            opt = sgd_optimizer(model, config, self.nesterov)
         return ImageNetState(config, seed, model, opt)
 
-    def _lr(self, base: float, unit: int) -> float:
-        return base * 0.5 * (1 + math.cos(math.pi * unit / self.fidelity.max))
-
-    def train(self, state: ImageNetState, fidelity: int) -> None:
-        state.model.train()
-        forward = lambda x: state.model(self._channels_last(x))  # noqa: E731
-        while state.fidelity < fidelity:
-            for group in state.optimizer.param_groups:
-                group["lr"] = self._lr(state.config["lr"], state.fidelity)
-            for batch in self._unit_batches(state.seed, state.fidelity):
-                state.optimizer.zero_grad(set_to_none=True)
-                with self._autocast():
-                    loss = augmented_loss(forward, batch, state.config)
-                loss.backward()
-                state.optimizer.step()
-            state.fidelity += 1
-
-    @torch.no_grad()
-    def _errors(self, model: nn.Module, split: str) -> tuple[float, float]:
-        wrong, loss, n = 0.0, 0.0, 0
-        for x, y in self._loader(self.splits[split], max(self._bs, 64)):
-            with self._autocast():
-                logits = model(self._channels_last(self._normalise(x))).float()
-            y = y.to(self.device)
-            wrong += float((logits.argmax(1) != y).sum())
-            loss += float(F.cross_entropy(logits, y, reduction="sum"))
-            n += len(y)
-        return wrong / n, loss / n
-
-    def evaluate(self, state: ImageNetState) -> dict[str, float]:
-        state.model.eval()
-        val_error, val_loss = self._errors(state.model, "val")
-        test_error, _ = self._errors(state.model, "test")
-        state.model.train()
-        return {self.metric: val_error, self.test_metric: test_error, "val_loss": val_loss}
-
-    def save(self, state: ImageNetState, path: Path) -> None:
-        torch.save({"config": state.config, "seed": state.seed, "fidelity": state.fidelity,
-                    "model": state.model.state_dict(), "optimizer": state.optimizer.state_dict()}, path)
-
-    def load(self, path: Path) -> ImageNetState:
-        """Batches are rebuilt from (seed, epoch, batch), so weights + optimiser are the whole state."""
-        blob = torch.load(path, map_location=self.device, weights_only=False)
-        state = self.init_state(blob["config"], blob["seed"])
-        state.model.load_state_dict(blob["model"])
-        state.optimizer.load_state_dict(blob["optimizer"])
-        state.fidelity = blob["fidelity"]
-        return state
+    # the training loop, evaluation and save/load are VisionTask's
 
     # cost
 
@@ -388,19 +348,8 @@ class ImageNetTask(Task):
         the batch; BatchNorm needs two images in train mode).
         """
         if self._unit_flops is None:
-            from ohgw_bench.cost import count_flops
-
-            model = self._model(0, torch.device("cpu"))
-            s = self.image_size
-            x = torch.randn(2, 3, s, s, generator=torch.Generator().manual_seed(0))
-            batch = (x, torch.zeros(2, dtype=torch.long), torch.zeros(2, 1, 1, 1), torch.zeros(2, 3, 1, 1),
-                     torch.zeros(2, 3, s, s))
-            cfg = self.space.default_config()
-            model.train()
-            step = count_flops(lambda: augmented_loss(model, batch, cfg).backward()) / 2
-            model.eval()
-            with torch.no_grad():
-                infer = count_flops(lambda: model(x)) / 2
+            step, infer = image_flops(self._model(0, torch.device("cpu")), self.image_size,
+                                      self.space.default_config())
             _, lo, hi = self._unit_range(0)
             n_eval = len(self.splits["val"]) + len(self.splits["test"])
             self._unit_flops = step * self._bs * (hi - lo) + infer * n_eval
@@ -417,7 +366,7 @@ class ImageNetTask(Task):
 
         With ``split_batch`` the first batch is halved; V is its second half without augmentation.
         """
-        batches: list[tuple[torch.Tensor, ...]] = []
+        batches: list[Batch] = []
         unit = 0
         while len(batches) < max(1, horizon):
             for batch in self._unit_batches(seed, unit):
@@ -426,14 +375,12 @@ class ImageNetTask(Task):
                     break
             unit += 1
         if split_batch:
-            first = batches[0]
-            half = max(1, len(first[0]) // 2)
-            train = [tuple(t[:half] for t in first)]
+            train, half = halve_first_batch(batches)
             g = torch.Generator().manual_seed(batch_seed(seed, 0, 0, stream=1))
             order = torch.randperm(len(self.splits["train"]), generator=g)[:self._bs]
             x, y = next(iter(self._loader(torch.utils.data.Subset(self.splits["train"],
                                                                   order[half:].tolist()), self._bs)))
-            val: tuple[torch.Tensor, ...] = (self._normalise(x), y.to(self.device))
+            val: Batch = (self._normalise(x), y.to(self.device))
         else:
             train = batches
             x, y = next(iter(self._loader(self.splits["val"], VAL_BATCH)))
@@ -442,13 +389,7 @@ class ImageNetTask(Task):
             opt: SGD | AdamW = AdamW(lr="lr", beta1="momentum", weight_decay="weight_decay")
         else:
             opt = SGD(lr="lr", momentum="momentum", weight_decay="weight_decay", nesterov=self.nesterov)
-        names = ("lr", "weight_decay", "momentum", "aug_magnitude", "label_smoothing")
-        return HyperProblem(
-            model=self._model(seed),
-            train_batches=train,
-            val_batch=val,
-            train_loss=math_attention(augmented_loss) if self.arch == "vit" else augmented_loss,
-            val_loss=math_attention(plain_loss) if self.arch == "vit" else plain_loss,
-            optimizer=opt,
-            hyper={n: float(config[n]) for n in names},
-        )
+        if self.arch == "vit":
+            return self._problem(config, seed, train, val, opt,
+                                 math_attention(augmented_loss), math_attention(plain_loss))
+        return self._problem(config, seed, train, val, opt)
