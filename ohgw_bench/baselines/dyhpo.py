@@ -238,9 +238,15 @@ class DyHPO(TrialScheduler):
         return self._sign * (mean * scale + shift), std * scale
 
     def best_at(self, budget: int) -> float:
-        """Best value observed at ``budget``; the best at any budget if no trial has reached it."""
-        at = [c[budget] for c in self.curves.values() if budget in c]
-        return min(at) if at else min(v for c in self.curves.values() for v in c.values())
+        """Best value observed at ``budget``, or at the highest budget below it that any trial reached.
+
+        The reference code falls back to the best value at any budget. With noisy curves that
+        is often a lucky dip of the leading trial itself, which then can hardly expect to
+        improve on it and stalls at the frontier while fresh configs win the EI race.
+        """
+        reached = [b for b in self.budgets if b <= budget and any(b in c for c in self.curves.values())]
+        level = reached[-1] if reached else min(r for c in self.curves.values() for r in c)
+        return min(c[level] for c in self.curves.values() if level in c)
 
     def suggest(self) -> TrialSuggestion | None:
         fresh = [sample_config(self.ctx, self._rng) for _ in range(self.n_candidates)]
