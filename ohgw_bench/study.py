@@ -370,7 +370,7 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -
 
     torch.set_num_threads(1)
     seed_everything(spec.seed)
-    logging.getLogger("syne_tune").setLevel(logging.WARNING)
+    logging.getLogger("syne_tune").setLevel(logging.ERROR)
     study_id = f"{spec.experiment}/{spec.task_label or task.id}/{spec.scheduler}/{label}/seed-{spec.seed}"
     meta = {"identity": spec.identity(), "study_id": study_id, "task": task.describe(),
             "clock": "simulated" if spec.backend == "simulated" else "wall", "versions": _versions(),

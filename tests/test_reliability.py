@@ -36,13 +36,13 @@ def spec(tmp_path: Path, task: str, **kw: object) -> StudySpec:
 
 @pytest.mark.parametrize("scheduler, error", [("asha", "runtime"), ("random", "oom")])
 def test_raising_trials_are_recorded_and_ranked_last(tmp_path: Path, scheduler: str, error: str) -> None:
-    s = run_study(spec(tmp_path, "faulty_tasks:RaisingDigits", scheduler=scheduler,
-                       task_options={"fail_above": 0.1, "error": error}), progress=False)
+    s = run_study(spec(tmp_path, "faulty_tasks:RaisingDigits", scheduler=scheduler, budget=4.0,
+                       task_options={"fail_above": 0.01, "error": error}), progress=False)
     rows = list(results.iter_reports(s["folder"]))
     failed = [r for r in rows if r["ohgw_status"] == "failed"]
     ok = [r for r in rows if r["ohgw_status"] != "failed"]
     assert failed and ok, "some trials must fail and the study must go on"
-    assert all(r["ohgw_config"]["lr"] > 0.1 for r in failed) and all(r["ohgw_config"]["lr"] <= 0.1 for r in ok)
+    assert all(r["ohgw_config"]["lr"] > 0.01 for r in failed) and all(r["ohgw_config"]["lr"] <= 0.01 for r in ok)
     assert all(r["ohgw_reported_to_scheduler"] == 1.0 and r["ohgw_metric"] is None for r in failed)
     assert ("OutOfMemoryError" if error == "oom" else "injected failure") in failed[0]["ohgw_error"]
     assert s["failed_trials"] == len({r["ohgw_trial_id"] for r in failed})
@@ -50,12 +50,12 @@ def test_raising_trials_are_recorded_and_ranked_last(tmp_path: Path, scheduler: 
 
 
 def test_nan_metric_is_a_diverged_trial(tmp_path: Path) -> None:
-    s = run_study(spec(tmp_path, "faulty_tasks:NaNDigits", task_options={"fail_above": 0.1}),
+    s = run_study(spec(tmp_path, "faulty_tasks:NaNDigits", budget=4.0, task_options={"fail_above": 0.01}),
                   progress=False)
     rows = list(results.iter_reports(s["folder"]))
     nan = [r for r in rows if r["ohgw_status"] == "nan"]
     assert nan and all("non-finite" in r["ohgw_error"] for r in nan)
-    assert all(r["ohgw_config"]["lr"] > 0.1 for r in nan)
+    assert all(r["ohgw_config"]["lr"] > 0.01 for r in nan)
     assert s["best_metric"] is not None
 
 
