@@ -107,7 +107,7 @@ def test_writer_reader_and_torn_last_line(tmp_path: Path) -> None:
 # -- studies ------------------------------------------------------------------------------------
 
 def small_spec(tmp_path: Path, **kw: object) -> StudySpec:
-    base = dict(task="digits", scheduler="asha", seed=3, budget=3.0, n_workers=2, results_dir=str(tmp_path),
+    base = dict(task="digits", scheduler="asha", seed=3, budget=3.0, n_workers=4, results_dir=str(tmp_path),
                 task_options={})
     base.update(kw)
     return StudySpec(**base)  # type: ignore[arg-type]
