@@ -36,7 +36,15 @@ import torch.distributed.nn.functional as dist_fn
 from torch.func import functional_call
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ohgw_bench.hypergrad import SGD, AdamW, HyperGradient, HyperProblem
+from ohgw_bench.hypergrad import (
+    SGD,
+    AdamW,
+    HyperGradient,
+    HyperProblem,
+    batch_size,
+    safe_sqrt,
+    slice_batch,
+)
 
 
 def shard_bounds(size: int, rank: int, world: int) -> tuple[int, int]:
@@ -48,31 +56,10 @@ def shard_bounds(size: int, rank: int, world: int) -> tuple[int, int]:
     return start, start + base + (rank < extra)
 
 
-def batch_size(batch: Any) -> int:
-    """Leading dimension of the first tensor in a tensor, tuple/list or dict batch."""
-    if isinstance(batch, torch.Tensor):
-        return int(batch.shape[0])
-    items = list(batch.values()) if isinstance(batch, Mapping) else list(batch)
-    for item in items:
-        if isinstance(item, torch.Tensor):
-            return int(item.shape[0])
-    raise ValueError("a batch needs at least one tensor")
-
-
 def shard(batch: Any, rank: int, world: int) -> Any:
     """Rank's shard of a batch: every tensor sliced along dim 0, everything else kept."""
     start, stop = shard_bounds(batch_size(batch), rank, world)
-    return _slice(batch, start, stop)
-
-
-def _slice(batch: Any, start: int, stop: int) -> Any:
-    if isinstance(batch, torch.Tensor):
-        return batch[start:stop]
-    if isinstance(batch, Mapping):
-        return {k: _slice(v, start, stop) for k, v in batch.items()}
-    if isinstance(batch, tuple | list):
-        return type(batch)(_slice(v, start, stop) for v in batch)
-    return batch
+    return slice_batch(batch, start, stop)
 
 
 def _to(obj: Any, device: torch.device, dtype: torch.dtype | None) -> Any:
@@ -103,11 +90,6 @@ def _seeded(seed: int, device: torch.device) -> Iterator[None]:
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
-
-
-def _sqrt(v: torch.Tensor) -> torch.Tensor:
-    positive = v > 0
-    return torch.where(positive, torch.where(positive, v, torch.ones_like(v)).sqrt(), torch.zeros_like(v))
 
 
 class _Step:
@@ -141,7 +123,7 @@ class _Step:
             m = b1 * state["m"] + (1 - b1) * gn
             v = b2 * state["v"] + (1 - b2) * (gn * gn)
             state["m"], state["v"] = m, v
-            denom = _sqrt(v) / (1 - b2**t) ** 0.5 + spec.eps
+            denom = safe_sqrt(v) / (1 - b2**t) ** 0.5 + spec.eps
             out[n] = w[n] * (1 - lr * wd) - (lr / (1 - b1**t)) * (m / denom)
         return out
 
@@ -185,7 +167,7 @@ def _hyper_gradient(
         for t in range(horizon):
             full = problem.train_batches[t]
             share = shard_bounds(batch_size(full), rank, world)
-            batch = _to(_slice(full, *share), device, dtype)
+            batch = _to(slice_batch(full, *share), device, dtype)
             with _mode(model, True), _seeded(seed + t, device):
                 loss = problem.train_loss(forward(w), batch, hp)
             names_w = list(w)
@@ -203,7 +185,7 @@ def _hyper_gradient(
         full_val = problem.val_batch
         start, stop = shard_bounds(batch_size(full_val), rank, world)
         with _mode(model, False):
-            val = problem.val_loss(forward(w), _to(_slice(full_val, start, stop), device, dtype))
+            val = problem.val_loss(forward(w), _to(slice_batch(full_val, start, stop), device, dtype))
         value = val * ((stop - start) / batch_size(full_val))
         inputs = [hp[n] for n in names]
         grads = torch.autograd.grad(value * world, inputs, allow_unused=True) if inputs else ()

@@ -124,30 +124,32 @@ def split_batch(batch: Any, fraction: float = 0.5) -> tuple[Any, Any]:
     The split-batch warm-start carves the validation half out of the trial's own first
     mini-batch, so the lookahead costs about one ordinary step (DESIGN.md section 4).
     """
-    size = _batch_size(batch)
+    size = batch_size(batch)
     cut = int(round(size * fraction))
     if not 0 < cut < size:
         raise ValueError(f"fraction {fraction} leaves an empty part of a batch of {size}")
-    return _slice(batch, 0, cut), _slice(batch, cut, size)
+    return slice_batch(batch, 0, cut), slice_batch(batch, cut, size)
 
 
-def _batch_size(batch: Any) -> int:
+def batch_size(batch: Any) -> int:
+    """Leading dimension of the first tensor in a tensor, tuple/list or dict batch."""
     if isinstance(batch, torch.Tensor):
         return int(batch.shape[0])
     items = list(batch.values()) if isinstance(batch, Mapping) else list(batch)
     for item in items:
         if isinstance(item, torch.Tensor):
             return int(item.shape[0])
-    raise ValueError("split_batch needs at least one tensor in the batch")
+    raise ValueError("a batch needs at least one tensor")
 
 
-def _slice(batch: Any, start: int, stop: int) -> Any:
+def slice_batch(batch: Any, start: int, stop: int) -> Any:
+    """Every tensor of a batch sliced along dim 0; everything else kept."""
     if isinstance(batch, torch.Tensor):
         return batch[start:stop]
     if isinstance(batch, Mapping):
-        return {k: _slice(v, start, stop) for k, v in batch.items()}
+        return {k: slice_batch(v, start, stop) for k, v in batch.items()}
     if isinstance(batch, tuple | list):
-        return type(batch)(_slice(v, start, stop) for v in batch)
+        return type(batch)(slice_batch(v, start, stop) for v in batch)
     return batch
 
 
@@ -197,7 +199,7 @@ def _forward(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> Forwar
     return forward
 
 
-def _sqrt(v: torch.Tensor) -> torch.Tensor:
+def safe_sqrt(v: torch.Tensor) -> torch.Tensor:
     """sqrt with a zero (not NaN) derivative where v == 0, so double-backward survives unused weights."""
     positive = v > 0
     return torch.where(positive, torch.where(positive, v, torch.ones_like(v)).sqrt(), torch.zeros_like(v))
@@ -266,7 +268,7 @@ class _Optimizer:
                 v = b2 * state["v"] + (1 - b2) * (gn * gn)
             state["m"], state["v"] = m, v
             bc1, bc2 = 1 - b1**t, 1 - b2**t
-            denom = _sqrt(v) / bc2**0.5 + spec.eps
+            denom = safe_sqrt(v) / bc2**0.5 + spec.eps
             out[name] = wn - (lr / bc1) * (m / denom)
         return out
 
