@@ -18,31 +18,34 @@ whole batches because every term that mixes examples is reduced, with the right 
 Exact for losses that are means of per-example terms and models without cross-example
 layers. BatchNorm in train mode normalises with shard statistics (as DDP without
 SyncBatchNorm does) and random draws inside the forward (dropout) differ per shard: both are
-refused unless ``exact=False``. Data-dependent randomness must live in the batch, as the
-digits task's augmentation noise does.
+refused unless ``exact=False`` (the validation pass then follows ``HyperProblem.val_bn`` on
+each rank's shard, as the engine does on the whole batch). Data-dependent randomness must
+live in the batch, as the digits task's augmentation noise does.
+
+The lookahead itself is the engine's (``ohgw_bench.hypergrad``): this module only shards the
+batches, weights the validation loss and passes the all-reduce as the step's gradient-reduce hook.
 """
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import math
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 import torch.distributed as dist
 import torch.distributed.nn.functional as dist_fn
-from torch.func import functional_call
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ohgw_bench.hypergrad import (
-    SGD,
-    AdamW,
+    Grads,
     HyperGradient,
     HyperProblem,
+    _hyper_tensors,
+    _lookahead,
     batch_size,
-    safe_sqrt,
     slice_batch,
 )
 
@@ -73,61 +76,6 @@ def _to(obj: Any, device: torch.device, dtype: torch.dtype | None) -> Any:
     return obj
 
 
-@contextlib.contextmanager
-def _mode(model: torch.nn.Module, train: bool) -> Iterator[None]:
-    saved = [(m, m.training) for m in model.modules()]
-    try:
-        model.train(train)
-        yield
-    finally:
-        for m, flag in saved:
-            m.training = flag
-
-
-@contextlib.contextmanager
-def _seeded(seed: int, device: torch.device) -> Iterator[None]:
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
-
-
-class _Step:
-    """torch.optim's SGD / AdamW arithmetic on tensors that carry a graph to the hyperparameters."""
-
-    def __init__(self, spec: SGD | AdamW, hp: Mapping[str, torch.Tensor]):
-        self.spec = spec
-        self.hp = hp
-        self.state: dict[str, dict[str, Any]] = {}
-
-    def _v(self, value: str | float) -> torch.Tensor | float:
-        return self.hp[value] if isinstance(value, str) else float(value)
-
-    def __call__(self, w: dict[str, torch.Tensor], g: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        spec = self.spec
-        out = dict(w)
-        if isinstance(spec, SGD):
-            lr, mu, wd = self._v(spec.lr), self._v(spec.momentum), self._v(spec.weight_decay)
-            for n, gn in g.items():
-                d = gn + wd * w[n]
-                state = self.state.setdefault(n, {})
-                buf = d if "buf" not in state else mu * state["buf"] + d
-                state["buf"] = buf
-                out[n] = w[n] - lr * (d + mu * buf if spec.nesterov else buf)
-            return out
-        lr, b1, b2, wd = self._v(spec.lr), self._v(spec.beta1), self._v(spec.beta2), self._v(spec.weight_decay)
-        for n, gn in g.items():
-            state = self.state.setdefault(n, {"t": 0, "m": 0.0, "v": 0.0})
-            state["t"] += 1
-            t = state["t"]
-            m = b1 * state["m"] + (1 - b1) * gn
-            v = b2 * state["v"] + (1 - b2) * (gn * gn)
-            state["m"], state["v"] = m, v
-            denom = safe_sqrt(v) / (1 - b2**t) ** 0.5 + spec.eps
-            out[n] = w[n] * (1 - lr * wd) - (lr / (1 - b1**t)) * (m / denom)
-        return out
-
-
 def _differentiable_sum(tensor: torch.Tensor, group: Any) -> torch.Tensor:
     """All-reduce (sum) whose backward is an all-reduce of the incoming gradients, itself differentiable.
 
@@ -148,49 +96,51 @@ def _hyper_gradient(
     world: int,
     group: Any,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(this rank's weighted validation loss, this rank's hyper-gradient of it), both unreduced."""
-    model = problem.model
-    ref = next(model.parameters())
-    device = ref.device
-    dtype = dtype or ref.dtype
-    hp = {n: torch.tensor(float(v), dtype=dtype, device=device, requires_grad=n in names)
-          for n, v in problem.hyper.items()}
-    w = {n: p.detach().clone().to(dtype).requires_grad_(True) for n, p in model.named_parameters()}
-    buffers = {n: _to(b.detach().clone(), device, dtype) for n, b in model.named_buffers()}
-    step = _Step(problem.optimizer, hp)
-    seed = int(getattr(problem, "seed", 0))
+    """(this rank's weighted validation loss, this rank's hyper-gradient of it), both unreduced.
 
-    def forward(weights: dict[str, torch.Tensor]) -> Any:
-        return lambda *a, **k: functional_call(model, {**weights, **buffers}, a, k)
+    The lookahead is the engine's own (``ohgw_bench.hypergrad``): this rank's shards go in as the
+    batches, the validation loss is weighted by the shard's share, and the engine's
+    gradient-reduce hook turns the shard gradient into the whole batch's one before each step.
+    """
+    device = next(problem.model.parameters()).device
+    train = [problem.train_batches[t] for t in range(horizon)]
+    train_shares = [shard_bounds(batch_size(b), rank, world) for b in train]
+    start, stop = shard_bounds(batch_size(problem.val_batch), rank, world)
+    val_weight = (stop - start) / batch_size(problem.val_batch)
+    val_loss = problem.val_loss
 
+    def weighted_val_loss(forward: Any, batch: Any) -> torch.Tensor:
+        return val_loss(forward, batch) * val_weight
+
+    local = dataclasses.replace(
+        problem,
+        train_batches=[_to(slice_batch(b, *share), device, None) for b, share in zip(train, train_shares)],
+        val_batch=_to(slice_batch(problem.val_batch, start, stop), device, None),
+        val_loss=weighted_val_loss,
+    )
+    steps = iter(zip(train_shares, train))
+
+    def reduce_grads(g: Grads) -> Grads:
+        """Shard-mean gradient x shard share, summed over ranks: the whole batch's mean gradient."""
+        (lo, hi), full = next(steps)
+        used = [(n, gn) for n, gn in g.items() if gn is not None]
+        flat = torch.cat([gn.reshape(-1) for _, gn in used]) * ((hi - lo) / batch_size(full))
+        if world > 1:
+            flat = _differentiable_sum(flat, group)
+        out: Grads = dict.fromkeys(g)
+        offset = 0
+        for n, gn in used:
+            out[n] = flat[offset:offset + gn.numel()].view_as(gn)
+            offset += gn.numel()
+        return out
+
+    hp = _hyper_tensors(local, local.hyper, names, dtype)
     with torch.enable_grad():
-        for t in range(horizon):
-            full = problem.train_batches[t]
-            share = shard_bounds(batch_size(full), rank, world)
-            batch = _to(slice_batch(full, *share), device, dtype)
-            with _mode(model, True), _seeded(seed + t, device):
-                loss = problem.train_loss(forward(w), batch, hp)
-            names_w = list(w)
-            raw = torch.autograd.grad(loss, [w[n] for n in names_w], create_graph=True, allow_unused=True)
-            used = [(n, gn) for n, gn in zip(names_w, raw) if gn is not None]
-            weight = (share[1] - share[0]) / batch_size(full)
-            flat = torch.cat([gn.reshape(-1) for _, gn in used]) * weight
-            if world > 1:
-                flat = _differentiable_sum(flat, group)
-            g, offset = {}, 0
-            for n, gn in used:
-                g[n] = flat[offset:offset + gn.numel()].view_as(gn)
-                offset += gn.numel()
-            w = step(w, g)
-        full_val = problem.val_batch
-        start, stop = shard_bounds(batch_size(full_val), rank, world)
-        with _mode(model, False):
-            val = problem.val_loss(forward(w), _to(slice_batch(full_val, start, stop), device, dtype))
-        value = val * ((stop - start) / batch_size(full_val))
+        value = _lookahead(local, hp, horizon, True, False, dtype, reduce_grads).value
         inputs = [hp[n] for n in names]
         grads = torch.autograd.grad(value * world, inputs, allow_unused=True) if inputs else ()
-    flat_h = torch.stack([g.detach() if g is not None else torch.zeros((), dtype=dtype, device=device)
-                          for g in grads]) if grads else torch.zeros(0, dtype=dtype, device=device)
+    flat_h = torch.stack([g.detach() if g is not None else torch.zeros((), dtype=value.dtype, device=device)
+                          for g in grads]) if grads else torch.zeros(0, dtype=value.dtype, device=device)
     return value.detach(), flat_h
 
 
@@ -264,10 +214,10 @@ def _reference_hypergradient(
 ) -> HyperGradient:
     """This module's lookahead run in one process on the whole batches (no process group).
 
-    The data-parallel path needs the all-reduce inside the differentiable optimiser step, which
-    the engine (``ohgw_bench.hypergrad.hypergradient``) has no hook for, so this module carries
-    its own SGD/AdamW lookahead; ``tests/test_distributed.py`` pins it to the engine and to
-    central finite differences so the two cannot drift apart.
+    The data-parallel path takes the engine's own optimiser step, with the all-reduce placed in
+    the step's gradient-reduce hook (``ohgw_bench.hypergrad.GradReduce``);
+    ``tests/test_distributed.py`` pins this path to ``hypergradient`` and to central finite
+    differences.
     """
     names = list(problem.hyper) if names is None else list(names)
     k = _check(problem, names, horizon, exact=False)

@@ -209,18 +209,32 @@ def _is_zero(value: str | float) -> bool:
     return not isinstance(value, str) and float(value) == 0.0
 
 
-class _Optimizer:
-    """The functional optimiser step: torch's SGD / AdamW arithmetic on tensors that may carry a graph."""
+Grads = dict[str, torch.Tensor | None]
+#: Maps a lookahead step's per-parameter training gradients (None: unused) to the gradients the step
+#: applies. The data-parallel path (``ohgw_bench/distributed.py``) sums the ranks' shard gradients
+#: here with a differentiable all-reduce; the single-process engine applies none.
+GradReduce = Callable[[Grads], Grads]
 
-    def __init__(self, spec: SGD | AdamW, hp: Mapping[str, torch.Tensor]):
+
+class _Optimizer:
+    """The functional optimiser step: torch's SGD / AdamW arithmetic on tensors that may carry a graph.
+
+    ``reduce_grads`` (identity when None) is applied to the gradients first, so every caller that
+    changes how gradients are gathered still takes this one step.
+    """
+
+    def __init__(self, spec: SGD | AdamW, hp: Mapping[str, torch.Tensor], reduce_grads: GradReduce | None = None):
         self.spec = spec
         self.hp = hp
+        self.reduce_grads = reduce_grads
         self.state: dict[str, dict[str, Any]] = {}
 
     def _v(self, value: str | float) -> torch.Tensor | float:
         return self.hp[value] if isinstance(value, str) else float(value)
 
     def step(self, w: dict[str, torch.Tensor], g: dict[str, torch.Tensor | None]) -> dict[str, torch.Tensor]:
+        if self.reduce_grads is not None:
+            g = self.reduce_grads(g)
         if isinstance(self.spec, SGD):
             return self._sgd(w, g)
         return self._adamw(w, g)
@@ -289,12 +303,13 @@ def _lookahead(
     create_graph: bool,
     grad_leaves: bool,
     dtype: torch.dtype | None,
+    reduce_grads: GradReduce | None = None,
 ) -> _Trace:
     model = problem.model
     w = {n: p.detach().clone() for n, p in model.named_parameters()}
     w = {n: _cast(p, dtype).requires_grad_(True) for n, p in w.items()}
     buffers = {n: _cast(b.detach().clone(), dtype) for n, b in model.named_buffers()}
-    opt = _Optimizer(problem.optimizer, hp)
+    opt = _Optimizer(problem.optimizer, hp, reduce_grads)
     saved_w: list[dict[str, torch.Tensor]] = []
     leaves: list[dict[str, torch.Tensor]] = []
     for t in range(horizon):

@@ -28,13 +28,13 @@ from torch import nn
 from ohgw_bench.hypergrad import SGD, HyperProblem
 from ohgw_bench.space import Hyperparameter, SearchSpace
 from ohgw_bench.tasks.base import Fidelity
+from ohgw_bench.tasks.common import default_device, units_cost
 from ohgw_bench.tasks.vision_common import (
     Batch,
     VisionState,
     VisionTask,
     batch_seed,
     crop_flip,
-    default_device,
     draw_augmentation,
     halve_first_batch,
     image_flops,
@@ -321,7 +321,7 @@ class CifarTask(VisionTask):
         return step * bs * self.steps_per_epoch + infer * n_eval
 
     def cost(self, config: Mapping[str, Any], start: int, stop: int) -> float:
-        return max(0, stop - start) * self.epoch_flops() / self.reference_flops_per_second
+        return units_cost(start, stop, self.epoch_flops(), self.reference_flops_per_second)
 
     # warm-start
 

@@ -22,17 +22,10 @@ from torch import nn
 from ohgw_bench.hypergrad import SGD, HyperProblem
 from ohgw_bench.space import Hyperparameter, SearchSpace
 from ohgw_bench.tasks.base import Fidelity, Task
+from ohgw_bench.tasks.common import load_model_state, save_model_state, smoothed_cross_entropy, units_cost
 
 BATCH_SIZE = 64
 VAL_BATCH = 128
-
-
-def smoothed_cross_entropy(logits: torch.Tensor, y: torch.Tensor, eps: torch.Tensor | float) -> torch.Tensor:
-    """(1 - eps) * CE + eps * mean_k(-log p_k): differentiable in eps when eps is a tensor."""
-    logp = F.log_softmax(logits, dim=-1)
-    nll = -logp.gather(1, y[:, None]).squeeze(1)
-    uniform = -logp.mean(dim=-1)
-    return ((1 - eps) * nll + eps * uniform).mean()
 
 
 def make_mlp(in_features: int, classes: int, hidden: int, seed: int) -> nn.Module:
@@ -170,18 +163,10 @@ class DigitsTask(Task):
         return out
 
     def save(self, state: DigitsState, path: Path) -> None:
-        torch.save({"config": state.config, "seed": state.seed, "fidelity": state.fidelity,
-                    "model": state.model.state_dict(), "optimizer": state.optimizer.state_dict(),
-                    "generator": state.generator.get_state()}, path)
+        save_model_state(state, path)
 
     def load(self, path: Path) -> DigitsState:
-        blob = torch.load(path, weights_only=False)
-        state = self.init_state(blob["config"], blob["seed"])
-        state.model.load_state_dict(blob["model"])
-        state.optimizer.load_state_dict(blob["optimizer"])
-        state.generator.set_state(blob["generator"])
-        state.fidelity = blob["fidelity"]
-        return state
+        return load_model_state(self, path)
 
     def epoch_flops(self) -> float:
         """FLOPs of one epoch plus one evaluation, counted once (they do not depend on the config)."""
@@ -202,7 +187,7 @@ class DigitsTask(Task):
         return self._epoch_flops
 
     def cost(self, config: Mapping[str, Any], start: int, stop: int) -> float:
-        return max(0, stop - start) * self.epoch_flops() / self.reference_flops_per_second
+        return units_cost(start, stop, self.epoch_flops(), self.reference_flops_per_second)
 
     def hyper_problem(self, config: Mapping[str, Any], seed: int, horizon: int,
                       split_batch: bool = False) -> HyperProblem:

@@ -36,6 +36,7 @@ from torch import nn
 from ohgw_bench.hypergrad import SGD, AdamW, HyperProblem
 from ohgw_bench.space import Hyperparameter, SearchSpace
 from ohgw_bench.tasks.base import Fidelity
+from ohgw_bench.tasks.common import default_device, units_cost
 from ohgw_bench.tasks.vision_common import (
     Batch,
     VisionState,
@@ -43,7 +44,6 @@ from ohgw_bench.tasks.vision_common import (
     augmented_loss,
     batch_seed,
     crop_flip,
-    default_device,
     draw_augmentation,
     halve_first_batch,
     image_flops,
@@ -356,7 +356,7 @@ class ImageNetTask(VisionTask):
         return self._unit_flops
 
     def cost(self, config: Mapping[str, Any], start: int, stop: int) -> float:
-        return max(0, stop - start) * self.unit_flops() / self.reference_flops_per_second
+        return units_cost(start, stop, self.unit_flops(), self.reference_flops_per_second)
 
     # warm-start
 

@@ -42,6 +42,7 @@ from torch import nn
 from ohgw_bench.hypergrad import AdamW, HyperProblem
 from ohgw_bench.space import Hyperparameter, SearchSpace
 from ohgw_bench.tasks.base import Fidelity, Task
+from ohgw_bench.tasks.common import units_cost
 
 VAL_SEED = 10_000
 TEST_SEED = 20_000
@@ -395,7 +396,7 @@ class PPOTask(Task):
         per_step = fwd + self.n_epochs * train + self.env_step_flops
         per_eval_step = fwd + self.env_step_flops
         per_unit = self.steps_per_unit(config) * per_step + 2 * self.eval_episodes * self.eval_max_steps * per_eval_step
-        return max(0, stop - start) * per_unit / self.reference_flops_per_second
+        return units_cost(start, stop, per_unit, self.reference_flops_per_second)
 
     # -- hyper-gradient (lookahead=True) ----------------------------------------------------------
 

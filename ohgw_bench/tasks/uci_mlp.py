@@ -34,15 +34,17 @@ from torch import nn
 from ohgw_bench.hypergrad import SGD, HyperProblem
 from ohgw_bench.space import Hyperparameter, SearchSpace
 from ohgw_bench.tasks.base import Fidelity
-from ohgw_bench.tasks.digits import smoothed_cross_entropy
+from ohgw_bench.tasks.common import (
+    default_device,
+    load_model_state,
+    save_model_state,
+    smoothed_cross_entropy,
+    units_cost,
+)
 from ohgw_bench.tasks.uci_data import UCITask
 
 BATCH_SIZE = 32
 VAL_BATCH = 128
-
-
-def _device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 class DropoutMLP(nn.Module):
@@ -102,7 +104,7 @@ class UCIMLPTask(UCITask):
         self.hidden = hidden
         self.max_epochs = max_epochs
         self.fd_steps = fd_steps
-        self.device = _device()
+        self.device = default_device()
         self._tensors: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
         self._flops: dict[str, float] = {}
 
@@ -217,18 +219,10 @@ class UCIMLPTask(UCITask):
         return metrics
 
     def save(self, state: MLPState, path: Path) -> None:
-        torch.save({"config": state.config, "seed": state.seed, "fidelity": state.fidelity,
-                    "model": state.model.state_dict(), "optimizer": state.optimizer.state_dict(),
-                    "generator": state.generator.get_state()}, path)
+        save_model_state(state, path)
 
     def load(self, path: Path) -> MLPState:
-        blob = torch.load(path, weights_only=False, map_location=self.device)
-        state = self.init_state(blob["config"], blob["seed"])
-        state.model.load_state_dict(blob["model"])
-        state.optimizer.load_state_dict(blob["optimizer"])
-        state.generator.set_state(blob["generator"].cpu())
-        state.fidelity = blob["fidelity"]
-        return state
+        return load_model_state(self, path, map_location=self.device)
 
     def _counted(self, key: str) -> float:
         """FLOPs of one training step on a full batch, or of one evaluation, counted once."""
@@ -251,7 +245,7 @@ class UCIMLPTask(UCITask):
         return self._counted("step") * self.data.n("train") / BATCH_SIZE + self._counted("eval")
 
     def cost(self, config: Mapping[str, Any], start: int, stop: int) -> float:
-        return max(0, stop - start) * self.epoch_flops() / self.reference_flops_per_second
+        return units_cost(start, stop, self.epoch_flops(), self.reference_flops_per_second)
 
     def hyper_problem(self, config: Mapping[str, Any], seed: int, horizon: int,
                       split_batch: bool = False) -> HyperProblem:

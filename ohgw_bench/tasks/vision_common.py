@@ -31,10 +31,10 @@ from torch import nn
 
 from ohgw_bench.hypergrad import HyperProblem
 from ohgw_bench.tasks.base import Task
-from ohgw_bench.tasks.digits import smoothed_cross_entropy
+from ohgw_bench.tasks.common import smoothed_cross_entropy
 
 __all__ = ["AugDraws", "batch_seed", "draw_augmentation", "crop_flip", "photometric",
-           "augmented_loss", "plain_loss", "math_attention", "default_device", "smoothed_cross_entropy",
+           "augmented_loss", "plain_loss", "math_attention",
            "HYPER_NAMES", "VisionState", "VisionTask", "sgd_optimizer", "image_flops", "halve_first_batch"]
 
 CONTRAST_STD = 0.2
@@ -42,10 +42,6 @@ COLOUR_STD = 0.2
 NOISE_STD = 0.1
 
 AugDraws = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def batch_seed(seed: int, epoch: int, batch: int, stream: int = 0) -> int:

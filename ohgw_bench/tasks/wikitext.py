@@ -56,7 +56,7 @@ from ohgw_bench.errors import UserError
 from ohgw_bench.hypergrad import AdamW, HyperProblem
 from ohgw_bench.space import Hyperparameter, SearchSpace
 from ohgw_bench.tasks.base import Fidelity, Task
-from ohgw_bench.tasks.digits import smoothed_cross_entropy
+from ohgw_bench.tasks.common import smoothed_cross_entropy, units_cost
 from ohgw_bench.tasks.text_corpus import MINI_ROOT, is_mini_root, write_mini_corpus
 
 VOCAB = 256
@@ -388,7 +388,7 @@ class WikiTextTask(Task):
     def cost(self, config: Mapping[str, Any], start: int, stop: int) -> float:
         f = self.flops()
         unit = self.steps_per_unit * f["step"] + f["evaluate"]
-        return max(0, stop - start) * unit / self.reference_flops_per_second
+        return units_cost(start, stop, unit, self.reference_flops_per_second)
 
     def hyper_problem(self, config: Mapping[str, Any], seed: int, horizon: int,
                       split_batch: bool = False) -> HyperProblem:
