@@ -82,6 +82,23 @@ def test_mini_corpus_is_written_on_demand_at_its_documented_root(tmp_path: Path,
         elsewhere.prepare()
 
 
+def test_mini_corpus_and_fixtures_are_labelled_apart_from_real_wikitext(tmp_path: Path, monkeypatch) -> None:
+    """A study on the embedded text must not be filed as a WikiText-103 result (issue 20 item 10)."""
+    monkeypatch.setattr(text_corpus, "MINI_ROOT", tmp_path / "default-mini")
+    monkeypatch.setattr(wikitext, "MINI_ROOT", tmp_path / "default-mini")
+    assert tasks.make("wikitext103", corpus="mini", **SMALL).id == "wikitext103-gpt2-v1-mini"
+    assert tasks.make("wikitext2", data_dir=tmp_path / "default-mini", **SMALL).id == "wikitext2-gpt2-v1-mini"
+    elsewhere = text_corpus.write_mini_corpus(tmp_path / "my-mini")
+    assert tasks.make("wikitext103", data_dir=elsewhere, **SMALL).id == "wikitext103-gpt2-v1-mini"
+    fixture = tasks.make("wikitext103", **WikiTextTask.conformance_setup(tmp_path / "fixture"))
+    assert fixture.id == "wikitext103-gpt2-v1-mini"
+    real = tmp_path / "real"
+    _write_tokens(real, "wikitext-103", "tokens")
+    task = tasks.make("wikitext103", data_dir=real, **SMALL)
+    task.prepare()
+    assert task.id == "wikitext103-gpt2-v1"
+
+
 def test_tokens_layout_and_raw_preference(tmp_path: Path) -> None:
     tokens = _write_tokens(tmp_path, "wikitext-103", "tokens")
     raw = _write_tokens(tmp_path, "wikitext-103-raw", "raw", n=5)
@@ -170,7 +187,7 @@ def _engine_is_stub(task: WikiTextTask) -> bool:
 @pytest.mark.parametrize("task_id", ["wikitext103-gpt2-v1", "wikitext2-gpt2-v1"])
 def test_conformance(tmp_path: Path, task_id: str) -> None:
     task = tasks.make(task_id, **WikiTextTask.conformance_setup(tmp_path))
-    assert task.id == task_id and task.default_horizon == 2
+    assert task.id == task_id + wikitext.MINI_SUFFIX and task.default_horizon == 2
     task.prepare()
     for check in (check_declaration, check_train_evaluate, check_determinism, check_save_load_continue,
                   check_cost):

@@ -137,10 +137,11 @@ def make(name: str, data_dir: Any = None, **options: Any) -> Task:
         task = cls(data_dir=data_dir, **kwargs)
     except TypeError as e:
         raise UserError(f"task {task_id}: bad options {sorted(options)}: {e}") from None
+    label = task_id + getattr(task, "label_suffix", "")  # e.g. "-mini": a run not on the real data
     if not getattr(task, "id", ""):
-        task.id = task_id
-    elif task_id != entry_point and task.id != task_id:
-        task.id = task_id
+        task.id = label
+    elif task_id != entry_point and task.id != label:
+        task.id = label
     return task
 
 

@@ -17,6 +17,7 @@ writes it and prints the root to pass as ``--data-dir``.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import re
@@ -132,5 +133,32 @@ def is_mini_root(path: str | os.PathLike[str]) -> bool:
     return Path(path).expanduser().resolve() == MINI_ROOT.resolve()
 
 
+def holds_mini_corpus(path: str | os.PathLike[str]) -> bool:
+    """True if ``path`` is the mini corpus's default root or carries its stamp file.
+
+    :func:`write_mini_corpus` stamps every root it writes, and test fixtures cut from the corpus
+    stamp theirs, so a study on this text is never labelled like a study on real WikiText.
+    """
+    return is_mini_root(path) or (Path(path).expanduser() / _STAMP).is_file()
+
+
+def stamp_excerpt(root: str | os.PathLike[str]) -> None:
+    """Mark ``root`` as holding an excerpt of the mini corpus (a fixture), not real WikiText."""
+    (Path(root) / _STAMP).write_text("excerpt of the embedded mini corpus\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the mini corpus and print its root; argparse, so ``--help`` never becomes a folder name."""
+    parser = argparse.ArgumentParser(
+        prog="python -m ohgw_bench.tasks.text_corpus",
+        description="Write the embedded mini corpus in the WikiText layout and print the root to pass as "
+                    "--data-dir (runs on it are labelled with the -mini task id, see docs/design.md).")
+    parser.add_argument("root", nargs="?", default=None,
+                        help=f"folder to write (default: {MINI_ROOT})")
+    args = parser.parse_args(argv)
+    print(write_mini_corpus(args.root))
+    return 0
+
+
 if __name__ == "__main__":
-    print(write_mini_corpus(sys.argv[1] if len(sys.argv) > 1 else None))
+    sys.exit(main())

@@ -21,7 +21,10 @@ that exists is used (``raw=True`` puts the raw flavour first):
 
 ``wikitext-2`` likewise. The embedded mini corpus (:mod:`ohgw_bench.tasks.text_corpus`) is
 written in the first layout and read through the same code: pass ``corpus="mini"``, or point
-``--data-dir`` at ``~/.cache/ohgw_bench/data/wikitext-mini`` (written on first use).
+``--data-dir`` at ``~/.cache/ohgw_bench/data/wikitext-mini`` (written on first use). A study on
+the mini corpus, or on a conformance fixture cut from it, is labelled with the suffix ``-mini``
+(``wikitext103-gpt2-v1-mini``: task id, result folder and report), so it is never mistaken for
+a run on real WikiText; the command line still takes ``wikitext103``.
 
 Search space: log lr, log weight decay, beta1 and label smoothing have a pathwise derivative
 through the AdamW lookahead (label smoothing is written out as (1 - eps) CE + eps
@@ -57,10 +60,12 @@ from ohgw_bench.hypergrad import AdamW, HyperProblem
 from ohgw_bench.space import Hyperparameter, SearchSpace
 from ohgw_bench.tasks.base import Fidelity, Task
 from ohgw_bench.tasks.common import smoothed_cross_entropy, units_cost
-from ohgw_bench.tasks.text_corpus import MINI_ROOT, is_mini_root, write_mini_corpus
+from ohgw_bench.tasks.text_corpus import MINI_ROOT, holds_mini_corpus, is_mini_root, write_mini_corpus
 
 VOCAB = 256
 VARIANTS = {"wikitext103": "103", "wikitext2": "2"}
+#: appended to the task id of a study on the embedded mini corpus or a fixture cut from it
+MINI_SUFFIX = "-mini"
 SPLIT_FILES = {"train": "train", "validation": "valid", "test": "test"}
 HYPER_NAMES = ("lr", "weight_decay", "beta1", "label_smoothing")
 BETA2 = 0.999
@@ -213,7 +218,8 @@ class WikiTextTask(Task):
                          n_embd=n_embd, n_head=n_head, seq_len=seq_len, batch_size=batch_size,
                          steps_per_unit=steps_per_unit, max_units=max_units, eval_tokens=eval_tokens,
                          dtype=dtype)
-        self.id = f"{variant}-gpt2-v1"
+        self.label_suffix = MINI_SUFFIX if corpus == "mini" or holds_mini_corpus(self.data_dir) else ""
+        self.id = f"{variant}-gpt2-v1{self.label_suffix}"
         self.variant = variant
         self.corpus = corpus
         self.raw = raw
@@ -448,12 +454,13 @@ class WikiTextTask(Task):
     @classmethod
     def conformance_setup(cls, tmp_dir: Path) -> dict[str, Any]:
         """A few kB of the mini corpus in both variants' .tokens layout, and a 1-layer model."""
-        from ohgw_bench.tasks.text_corpus import SPLITS, corpus_splits
+        from ohgw_bench.tasks.text_corpus import SPLITS, corpus_splits, stamp_excerpt
 
         tmp_dir = Path(tmp_dir)
         for folder, files in corpus_splits().items():
             (tmp_dir / folder).mkdir(parents=True, exist_ok=True)
             for split in SPLITS:
                 (tmp_dir / folder / f"wiki.{split}.tokens").write_text(files[split][:6000], encoding="utf-8")
+        stamp_excerpt(tmp_dir)
         return {"data_dir": tmp_dir, "n_layer": 1, "n_embd": 32, "n_head": 2, "seq_len": 32,
                 "batch_size": 4, "steps_per_unit": 2, "eval_tokens": 512, "device": "cpu"}
