@@ -110,9 +110,10 @@ def warm_start_settings(args: argparse.Namespace) -> Any:
 def list_tasks() -> str:
     from ohgw_bench import tasks
 
-    lines = [f"{'id':<24} {'alias':<18} description"]
-    for spec in tasks.registry.values():
-        lines.append(f"{spec.id:<24} {', '.join(spec.aliases):<18} {spec.description}")
+    rows = [("id", "alias", "description")]
+    rows += [(spec.id, ", ".join(spec.aliases), spec.description) for spec in tasks.registry.values()]
+    w_id, w_alias = (max(len(r[i]) for r in rows) for i in (0, 1))  # columns fit the longest id and alias
+    lines = [f"{i:<{w_id}}  {a:<{w_alias}}  {d}" for i, a, d in rows]
     lines.append("families: uci-<name>-mlp / uci-<name>-xgb (any CSV in <data-dir>/uci), atari-<game> (any ALE game); "
                  "module:Class for your own adapter")
     return "\n".join(lines)
