@@ -154,8 +154,18 @@ CHECKS: tuple[Callable[..., Any], ...] = (
 )
 
 
-def check_task(task: Task) -> None:
-    """Run every conformance check on ``task`` (prepares its data first)."""
+def check_task(task: Task, quiet: bool = False) -> None:
+    """Run every conformance check on ``task`` (prepares its data first).
+
+    On success it prints what it checked, one line per check (``quiet=True`` prints nothing), so a
+    pass is visibly a pass of these checks and not of nothing; a failure raises ConformanceError.
+    """
     task.prepare()
     for check in CHECKS:
         check(task)
+    if not quiet:
+        lines = [f"task {task.id or type(task).__name__}: {len(CHECKS)} conformance checks passed"]
+        for check in CHECKS:
+            what = (check.__doc__ or "").strip().splitlines()[0].rstrip(".")
+            lines.append(f"  {check.__name__}: {what[:1].lower()}{what[1:]}")
+        print("\n".join(lines))
