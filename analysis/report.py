@@ -1,4 +1,4 @@
-"""Turn a results directory into the paper's tables, figures and summary (DESIGN.md section 7).
+"""Turn a results directory into the paper's tables, figures and summary (docs/design.md section 7).
 
     python -m analysis.report RESULTS_DIR --out OUT
 

@@ -4,7 +4,7 @@ Runs the CIFAR task's own training step (device-side crop/flip/photometric augme
 smoothed loss, SGD step) on a synthetic dataset written in the real pickle format, unless
 --data-dir points at real CIFAR batches. The warm-start ratio is the one-shot hyper-gradient's
 cost over one plain training step of the same problem, both taken with ohgw_bench.cost.measure,
-for a separate validation batch and for the split-batch variant (DESIGN.md section 4).
+for a separate validation batch and for the split-batch variant (docs/design.md section 4).
 
     python benchmarks/bench_vision.py --out results/bench_vision.md
 """

@@ -3,7 +3,7 @@
 Usage:
     python benchmarks/bench_warmstart.py --out benchmarks/results/warmstart.md [--repeats 5]
 
-Cases (DESIGN.md section 4): lr/wd/momentum at k = 1; all five at k = 1 exact, mixed and
+Cases (docs/design.md section 4): lr/wd/momentum at k = 1; all five at k = 1 exact, mixed and
 first-order; split-batch (the validation half carved out of the same mini-batch), on
 (a) a ResNet-20 (0.27M parameters) on random 32x32 inputs, batch 128, and (b) the digits
 task when ``ohgw_bench.tasks.digits`` exists. Time is the median over repeats of the ratio

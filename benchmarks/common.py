@@ -21,7 +21,7 @@ from typing import Any
 
 
 def one_thread() -> None:
-    """One torch (and BLAS) thread per process, as the studies themselves run (DESIGN.md section 8)."""
+    """One torch (and BLAS) thread per process, as the studies themselves run (docs/design.md section 8)."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
     import torch

@@ -3,7 +3,7 @@
 Both backends run the same :class:`TrialRunner` logic: a trial trains one fidelity unit at a
 time from its state, evaluates, and reports ``{resource_attr: fidelity, metric, test_metric}``.
 
-``simulated`` (DESIGN.md section 5): trials run in this process, one unit at a time and only
+``simulated`` (docs/design.md section 5): trials run in this process, one unit at a time and only
 when the simulated timeline reaches them, so a trial the scheduler stops costs no further real
 compute. Each unit's duration comes from the task's deterministic cost model (FLOPs over a
 reference throughput), never from measured time, so the same spec and seed give the same

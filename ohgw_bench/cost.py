@@ -1,6 +1,6 @@
 """Measuring work: wall time, FLOPs and peak tensor memory of one call, the same way everywhere.
 
-Warm-start overhead is measured, never assumed (DESIGN.md section 4): every warm-start record
+Warm-start overhead is measured, never assumed (docs/design.md section 4): every warm-start record
 holds the cost of the warm-start and of one plain training step of the same task, both taken
 with :func:`measure`.
 """

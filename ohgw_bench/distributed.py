@@ -1,4 +1,4 @@
-"""The one-shot hyper-gradient under torch.distributed data parallelism (DESIGN.md sections 4 and 8).
+"""The one-shot hyper-gradient under torch.distributed data parallelism (docs/design.md sections 4 and 8).
 
 Each rank holds the same model and hyperparameters and takes its shard of every lookahead
 batch and of the validation batch. The result equals the single-process hyper-gradient on the

@@ -1,4 +1,4 @@
-"""Run many studies: in this process, in a local process pool, or on Dask (DESIGN.md section 8).
+"""Run many studies: in this process, in a local process pool, or on Dask (docs/design.md section 8).
 
 A study is a pure function of its spec that writes only its own folder, so executors only
 fan specs out and collect summaries. A finished study (summary.json present) is skipped by

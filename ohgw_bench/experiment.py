@@ -1,4 +1,4 @@
-"""Run an experiment: a YAML grid of studies (DESIGN.md sections 1, 5, 8).
+"""Run an experiment: a YAML grid of studies (docs/design.md sections 1, 5, 8).
 
     python -m ohgw_bench.experiment experiments/smoke.yaml --results-dir results
     python -m ohgw_bench.experiment experiments/cpu.yaml --executor process --max-parallel 2

@@ -1,4 +1,4 @@
-"""k-step differentiable lookahead hyper-gradient, and finite differences (DESIGN.md section 4).
+"""k-step differentiable lookahead hyper-gradient, and finite differences (docs/design.md section 4).
 
 The engine differentiates
 
@@ -122,7 +122,7 @@ def split_batch(batch: Any, fraction: float = 0.5) -> tuple[Any, Any]:
     """Cut a batch (tensor, or tuple/list/dict of tensors sharing dim 0) into (train, validation).
 
     The split-batch warm-start carves the validation half out of the trial's own first
-    mini-batch, so the lookahead costs about one ordinary step (DESIGN.md section 4).
+    mini-batch, so the lookahead costs about one ordinary step (docs/design.md section 4).
     """
     size = batch_size(batch)
     cut = int(round(size * fraction))

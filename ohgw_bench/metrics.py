@@ -1,4 +1,4 @@
-"""The paper's metrics and statistics (DESIGN.md section 7), as pure functions of arrays.
+"""The paper's metrics and statistics (docs/design.md section 7), as pure functions of arrays.
 
 No I/O: ``analysis/report.py`` reads study folders through :mod:`ohgw_bench.results` and
 feeds the columns of one study (or of paired studies) to these functions.

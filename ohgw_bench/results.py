@@ -1,4 +1,4 @@
-"""The one writer and reader of study folders (DESIGN.md section 5).
+"""The one writer and reader of study folders (docs/design.md section 5).
 
 Layout: ``<results-dir>/<experiment>/<task>/<scheduler>/<variant>/seed-<n>/`` holding
 

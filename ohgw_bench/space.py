@@ -1,6 +1,6 @@
 """One search-space definition per task, and the coordinate systems the warm-start works in.
 
-Three coordinate systems matter (DESIGN.md section 4):
+Three coordinate systems matter (docs/design.md section 4):
 
 - native: the value the learner receives (lr = 0.01);
 - transformed ("psi"): log(value) for log-scaled hyperparameters, the value otherwise; the

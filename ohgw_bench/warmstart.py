@@ -1,4 +1,4 @@
-"""Warm-start variants: config -> (config', record) (DESIGN.md sections 1 and 4).
+"""Warm-start variants: config -> (config', record) (docs/design.md sections 1 and 4).
 
 - ``none``: the vanilla scheduler; the config is returned unchanged at no cost.
 - ``ohgw``: one hyper-gradient step. Step rules: ``raw`` (psi' = psi - eta_h g_psi, the

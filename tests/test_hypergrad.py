@@ -183,7 +183,7 @@ def test_caller_model_buffers_flags_and_rng_are_untouched() -> None:
 
 
 def test_sgd_k1_closed_forms() -> None:
-    """d J / d log lr = g_V . delta_w and d J / d log wd = -lr wd g_V . w0 (DESIGN.md section 4)."""
+    """d J / d log lr = g_V . delta_w and d J / d log wd = -lr wd g_V . w0 (docs/design.md section 4)."""
     hyper = {**SGD_HYPER, "momentum": 0.0}
     p = problem("mlp", SGD("lr", 0.0, "wd"), hyper, k=1)
     params = dict(p.model.named_parameters())

@@ -113,14 +113,14 @@ class Task(ABC):
     def cost(self, config: Mapping[str, Any], start: int, stop: int) -> float:
         """Deterministic cost in simulated seconds of training from ``start`` to ``stop``.
 
-        The simulated clock must not depend on measured time (DESIGN.md section 5): count
+        The simulated clock must not depend on measured time (docs/design.md section 5): count
         FLOPs (or another deterministic work unit) and divide by the reference throughput.
         """
 
     def hyper_problem(
         self, config: Mapping[str, Any], seed: int, horizon: int, split_batch: bool = False
     ) -> HyperProblem:
-        """The lookahead problem of DESIGN.md section 4 (autograd tasks)."""
+        """The lookahead problem of docs/design.md section 4 (autograd tasks)."""
         raise NotImplementedError(f"task {self.id} has no autograd hyper-gradient path")
 
     def hyper_objective(

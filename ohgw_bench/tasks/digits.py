@@ -3,7 +3,7 @@
 The embedded default task: the data ships inside scikit-learn (1,797 8x8 images, 10 classes),
 so it runs on a fresh machine with no download. Search space = the proposal's five
 continuous hyperparameters. The two loss-side ones are written so that they carry a
-gradient (DESIGN.md section 4): label smoothing as (1 - eps) CE_y + eps mean_k(-log p_k)
+gradient (docs/design.md section 4): label smoothing as (1 - eps) CE_y + eps mean_k(-log p_k)
 with eps a tensor, and augmentation magnitude multiplying fixed Gaussian pixel-noise draws.
 """
 
@@ -22,7 +22,12 @@ from torch import nn
 from ohgw_bench.hypergrad import SGD, HyperProblem
 from ohgw_bench.space import Hyperparameter, SearchSpace
 from ohgw_bench.tasks.base import Fidelity, Task
-from ohgw_bench.tasks.common import load_model_state, save_model_state, smoothed_cross_entropy, units_cost
+from ohgw_bench.tasks.common import (
+    load_model_state,
+    save_model_state,
+    smoothed_cross_entropy,
+    units_cost,
+)
 
 BATCH_SIZE = 64
 VAL_BATCH = 128

@@ -19,7 +19,7 @@ the default), up to ``max_epochs`` epochs; the learning rate follows a cosine ov
 run so rungs compare prefixes of one curve. ResNet-50 trains with SGD (Nesterov); the ViT
 with AdamW, where ``momentum`` is AdamW's beta1 (ViTs are not trained with SGD in practice),
 and a two-step lookahead, since one AdamW step gives beta1 and the loss-side
-hyperparameters almost no gradient (DESIGN.md section 4).
+hyperparameters almost no gradient (docs/design.md section 4).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Shared machinery of the PPO tasks (CartPole, Atari): stable-baselines3 PPO behind the Task protocol.
 
-Facts that shape this module (DESIGN.md section 4):
+Facts that shape this module (docs/design.md section 4):
 
 - ``PPO.train`` is one monolithic loop, so there is no differentiable path through it. The
   lr-only lookahead rewrites one PPO minibatch update functionally (:class:`PolicyForward`,

@@ -1,7 +1,7 @@
 """UCI tabular sets with XGBoost (finite-difference warm-start); fidelity = boosting rounds.
 
 Search space: log-eta, log-reg_lambda, log-reg_alpha, subsample, log-min_child_weight (moved by
-central differences of the validation loss after ``fd_rounds`` rounds, DESIGN.md section 4)
+central differences of the validation loss after ``fd_rounds`` rounds, docs/design.md section 4)
 and max_depth (an integer, never moved). One thread per worker (``nthread=1``), ``hist`` trees.
 
 Row subsampling is ours, not XGBoost's: before round r the training rows get weight 1 where a

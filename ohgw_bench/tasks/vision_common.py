@@ -1,7 +1,7 @@
 """Pieces shared by the vision adapters (CIFAR, ImageNet): batch augmentation on the device,
 and :class:`VisionTask`, the training loop, evaluation, checkpoints and warm-start problem both use.
 
-Augmentation runs on the tensor batch, not in a data loader, for two reasons (DESIGN.md
+Augmentation runs on the tensor batch, not in a data loader, for two reasons (docs/design.md
 sections 3 and 4): on a GPU it keeps decoding/augmenting off the critical path, and its
 magnitude must carry a pathwise gradient. So the random part is split in two:
 

@@ -29,7 +29,7 @@ a run on real WikiText; the command line still takes ``wikitext103``.
 Search space: log lr, log weight decay, beta1 and label smoothing have a pathwise derivative
 through the AdamW lookahead (label smoothing is written out as (1 - eps) CE + eps
 mean_k(-log p_k) with eps a tensor); dropout has none and is moved by finite differences
-with fixed dropout masks (DESIGN.md section 4). The learning rate is constant (no warm-up,
+with fixed dropout masks (docs/design.md section 4). The learning rate is constant (no warm-up,
 no decay), so the lookahead's first steps are exactly the trial's first steps. Dropout masks
 are drawn from a generator seeded by (seed, step), so training is reproducible, resumes
 bit-identically, and the lookahead sees the trial's own masks.
@@ -60,7 +60,12 @@ from ohgw_bench.hypergrad import AdamW, HyperProblem
 from ohgw_bench.space import Hyperparameter, SearchSpace
 from ohgw_bench.tasks.base import Fidelity, Task
 from ohgw_bench.tasks.common import smoothed_cross_entropy, units_cost
-from ohgw_bench.tasks.text_corpus import MINI_ROOT, holds_mini_corpus, is_mini_root, write_mini_corpus
+from ohgw_bench.tasks.text_corpus import (
+    MINI_ROOT,
+    holds_mini_corpus,
+    is_mini_root,
+    write_mini_corpus,
+)
 
 VOCAB = 256
 VARIANTS = {"wikitext103": "103", "wikitext2": "2"}
