@@ -44,6 +44,9 @@ def _space_with_max(ctx: SchedulerContext) -> dict[str, Any]:
 
 def _successive_halving(cls: Any, ctx: SchedulerContext, **kwargs: Any) -> Any:
     grace = ctx.options.get("grace_period")
+    if grace is not None and not ctx.min_resource <= grace <= ctx.max_resource:
+        raise UserError(f"option 'grace_period' must lie in the task's fidelity range "
+                        f"[{ctx.min_resource}, {ctx.max_resource}], got {grace}")
     return cls(
         config_space=_space_with_max(ctx),
         metric=ctx.metric,

@@ -195,6 +195,9 @@ def _builtin() -> None:
                  description=f"ALE {game.capitalize()} (ROM shipped in ale-py), stable-baselines3 PPO-CNN")
     register_pattern(r"atari-(?P<game>[a-z_]+)(-ppo-v1)?", "ohgw_bench.tasks.atari:AtariTask",
                      "atari-{game}-ppo-v1", "any ALE game by name, PPO-CNN", "rl")
+    register("table-curves-v1", "ohgw_bench.tasks.table:TableTask", aliases=("table",), family="table",
+             description="in-memory table of closed-form learning curves, hundreds of trials a second "
+                         "(scheduler checks)")
 
 
 _builtin()
