@@ -23,7 +23,6 @@ from syne_tune.optimizer.scheduler import SchedulerDecision, TrialScheduler, Tri
 
 from ohgw_bench.baselines import SchedulerContext
 
-
 PROMOTION_RULES = ("paper", "quantile")
 
 

@@ -71,9 +71,8 @@ def build_asha(ctx: SchedulerContext, **kwargs: Any) -> Any:
 @declares(ETA, GRACE_PERIOD, *KDE_OPTIONS)
 def build_bohb(ctx: SchedulerContext, **kwargs: Any) -> Any:
     """ASHA with a kernel-density (TPE-like) model-based searcher; KDE settings from the options."""
-    from syne_tune.optimizer.baselines import BOHB
-
     from syne_tune.config_space import Domain
+    from syne_tune.optimizer.baselines import BOHB
 
     kde = {o.name: ctx.options.get(o.name, o.default) for o in KDE_OPTIONS}
     d = sum(isinstance(v, Domain) for v in ctx.config_space.values())
