@@ -181,3 +181,11 @@ def test_label_noise_is_an_option_of_every_classification_task(tmp_path: Path, n
 def test_label_noise_refused_on_a_regression_set() -> None:
     with pytest.raises(UserError, match="regression"):
         tasks.make("uci-diabetes-mlp", label_noise=0.1)
+
+
+def test_list_schedulers_shows_each_schedulers_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_main(["--list-schedulers"]) == 0
+    out = capsys.readouterr().out
+    for needle in ("promotion_rule (one of paper, quantile", "min_bandwidth (a number", "eta/reduction_factor",
+                   "epsilon_percentile", "n_candidates", "initial_design_size"):
+        assert needle in out
