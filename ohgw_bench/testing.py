@@ -7,6 +7,10 @@ A task author runs them on their own adapter with::
 
 and the test suite runs them over the whole registry (``tests/test_conformance.py``). Each
 check raises :class:`ConformanceError` with a sentence saying what the adapter got wrong.
+
+Schedulers have the same: ``check_scheduler("asha")`` (or ``"my_module:build"``) runs a
+scheduler on the in-memory ``table`` task in the none and ohgw arms; the suite runs it over the
+scheduler registry (``tests/test_scheduler_conformance.py``).
 """
 
 from __future__ import annotations
