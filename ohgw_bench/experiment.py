@@ -161,7 +161,7 @@ def load(path: str | Path, results_dir: str | Path) -> tuple[str, list[Any]]:
             if not isinstance(entry, Mapping) or "scheduler" not in entry or set(entry) - SCHED_KEYS:
                 raise _err(path, f"{k('schedulers')}[{i}]", "a scheduler name or {scheduler, options}", s)
             try:
-                baselines.spec(entry["scheduler"])
+                baselines.validate_options(entry["scheduler"], dict(entry.get("options") or {}))
             except UserError as e:
                 raise ExperimentError(f"{path}: key '{k('schedulers')}[{i}]': {e}") from None
             scheds.append(entry)
@@ -175,6 +175,10 @@ def load(path: str | Path, results_dir: str | Path) -> tuple[str, list[Any]]:
             except UserError as e:
                 raise ExperimentError(f"{path}: key '{key}': {e}") from None
             options = dict(entry.get("options") or {})
+            try:
+                tasks.validate_options(entry["task"], options)
+            except UserError as e:
+                raise ExperimentError(f"{path}: key '{key}.options': {e}") from None
             data_dir = entry.get("data_dir")
             if entry.get("fixture"):
                 fixture_dir = Path(results_dir) / ".fixtures" / (entry.get("label") or task_id)

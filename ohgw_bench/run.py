@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing study folder instead of skipping it (default: off)")
     p.add_argument("--quiet", action="store_true", help="no progress bar (default: off)")
     p.add_argument("--list-tasks", action="store_true", help="list the registered tasks and exit")
-    p.add_argument("--list-schedulers", action="store_true", help="list the schedulers and exit")
+    p.add_argument("--list-schedulers", action="store_true", help="list the schedulers and their options and exit")
     return p
 
 
@@ -122,7 +122,14 @@ def list_tasks() -> str:
 def list_schedulers() -> str:
     from ohgw_bench import baselines
 
-    return "\n".join(f"{s.name:<16} {s.description}" for s in baselines.schedulers.values())
+    lines = []
+    for s in baselines.schedulers.values():
+        lines.append(f"{s.name:<16} {s.description}")
+        try:
+            lines.extend(f"{'':<18}{o.line()}" for o in baselines.declared_options(s.name))
+        except UserError as e:  # its package is not installed: say so instead of its options
+            lines.append(f"{'':<18}({e})")
+    return "\n".join(lines)
 
 
 def human_summary(s: dict[str, Any]) -> str:

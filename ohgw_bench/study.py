@@ -345,7 +345,8 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -
     from ohgw_bench.warmstart import WarmStart
 
     spec.validate()
-    baselines.spec(spec.scheduler)
+    baselines.validate_options(spec.scheduler, dict(spec.scheduler_options))  # before any work
+    tasks.validate_options(spec.task, dict(spec.task_options))
     if spec.backend not in baselines.spec(spec.scheduler).backends:
         raise UserError(f"scheduler {spec.scheduler!r} does not support --backend {spec.backend}")
     results.check_writable(spec.results_dir)
@@ -360,7 +361,7 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -
     tau = float(spec.tau if spec.tau is not None else task.tau)
     label = spec.warm_start.label()
     folder = results.study_dir(spec.results_dir, spec.experiment, spec.task_label or task.id.replace(":", "."),
-                               spec.scheduler, label, spec.seed)
+                               spec.scheduler.replace(":", "."), label, spec.seed)
     done = _prepare_folder(folder, spec, overwrite)
     if done is not None:
         done = dict(done)

@@ -7,6 +7,10 @@ A task author runs them on their own adapter with::
 
 and the test suite runs them over the whole registry (``tests/test_conformance.py``). Each
 check raises :class:`ConformanceError` with a sentence saying what the adapter got wrong.
+
+Schedulers have the same: ``check_scheduler("asha")`` (or ``"my_module:build"``) runs a
+scheduler on the in-memory ``table`` task in the none and ohgw arms; the suite runs it over the
+scheduler registry (``tests/test_scheduler_conformance.py``).
 """
 
 from __future__ import annotations
@@ -169,3 +173,140 @@ def check_task(task: Task, quiet: bool = False) -> None:
             what = (check.__doc__ or "").strip().splitlines()[0].rstrip(".")
             lines.append(f"  {check.__name__}: {what[:1].lower()}{what[1:]}")
         print("\n".join(lines))
+
+
+# ------------------------------------------------------------------------------------------
+# Scheduler conformance: the same idea for schedulers, on the in-memory table task.
+
+_CLOCK_FREE_KEYS = ("ohgw_trial_id", "ohgw_time", "ohgw_worker_time", "ohgw_fidelity", "ohgw_metric",
+                    "ohgw_status", "ohgw_decision", "ohgw_config", "ohgw_proposed")
+
+
+def _sched_fail(name: str, msg: str) -> None:
+    raise ConformanceError(f"scheduler {name}: {msg}")
+
+
+def check_scheduler_options(name: str) -> None:
+    """The scheduler declares its options as :class:`~ohgw_bench.options.Option` (defaults valid)
+    and refuses an undeclared one with a one-line UserError."""
+    from ohgw_bench import baselines
+    from ohgw_bench.errors import UserError
+    from ohgw_bench.options import Option
+
+    declared = baselines.declared_options(name)
+    for opt in declared:
+        if not isinstance(opt, Option):
+            _sched_fail(name, f"declares {opt!r}, which is not an ohgw_bench.options.Option")
+        opt.coerce(opt.default, f"scheduler {name!r} default")
+    baselines.validate_options(name, {})
+    try:
+        baselines.validate_options(name, {"surely_not_an_option": 1})
+    except UserError as e:
+        if "\n" in str(e) or "surely_not_an_option" not in str(e):
+            _sched_fail(name, f"an unknown option gave an unclear error: {e}")
+    else:
+        _sched_fail(name, "accepted the undeclared option 'surely_not_an_option'")
+
+
+def _run(name: str, variant: str, backend: str, seed: int, budget: float, n_workers: int, task: str,
+         task_options: dict[str, Any], options: dict[str, Any], root: Path, experiment: str
+         ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    from ohgw_bench import results
+    from ohgw_bench.study import StudySpec, run_study
+    from ohgw_bench.warmstart import WarmStartSettings
+
+    ws = WarmStartSettings(variant=variant, step_rule="normalized") if variant != "none" else WarmStartSettings()
+    spec = StudySpec(task=task, scheduler=name, warm_start=ws, seed=seed, budget=budget, n_workers=n_workers,
+                     backend=backend, experiment=experiment, results_dir=str(root), task_options=task_options,
+                     scheduler_options=options)
+    summary = run_study(spec, progress=False, overwrite=True)
+    rows = list(results.iter_reports(summary["folder"]))
+    return summary, rows
+
+
+def budget_used_fraction(summary: dict[str, Any], rows: list[dict[str, Any]], budget: float, n_workers: int) -> float:
+    """``summary["budget_used_fraction"]`` where the study wrote it, else busy worker time / (budget x workers)."""
+    if summary.get("budget_used_fraction") is not None:
+        return float(summary["budget_used_fraction"])
+    worker = summary.get("worker_time")
+    if worker is None:
+        worker = max((r.get("ohgw_worker_time") or 0.0 for r in rows), default=0.0)
+    return float(worker) / (budget * n_workers)
+
+
+def check_resume_config(name: str, rows: list[dict[str, Any]]) -> None:
+    """Every report of a trial carries the config it started with, and a resumed trial goes on
+    from where it paused (its fidelity only grows): pausing must not change a config."""
+    first: dict[int, dict[str, Any]] = {}
+    last_fid: dict[int, int] = {}
+    for r in rows:
+        t = r["ohgw_trial_id"]
+        if r.get("ohgw_status") in ("failed", "nan"):
+            continue
+        if t in first and r["ohgw_config"] != first[t]:
+            _sched_fail(name, f"trial {t} reported config {r['ohgw_config']} after starting with {first[t]}")
+        first.setdefault(t, r["ohgw_config"])
+        fid = r.get("ohgw_fidelity")
+        if fid is not None:
+            if t in last_fid and fid <= last_fid[t]:
+                _sched_fail(name, f"trial {t} reported fidelity {fid} after {last_fid[t]}: a resume restarted it")
+            last_fid[t] = fid
+
+
+def check_scheduler(name: str, *, backends: tuple[str, ...] | None = None, seed: int = 0, budget: float = 40.0,
+                    n_workers: int = 4, task: str = "table", task_options: dict[str, Any] | None = None,
+                    options: dict[str, Any] | None = None, local_budget: float = 20.0, min_budget_used: float = 0.9,
+                    results_dir: str | Path | None = None) -> dict[str, Any]:
+    """Run scheduler ``name`` (registered or ``module:function``) in the none and ohgw arms on the
+    table task and check what every scheduler must do (raises :class:`ConformanceError`):
+
+    - its options are declared and an undeclared one is refused;
+    - on each backend it declares (``backends`` narrows them), each arm uses at least
+      ``min_budget_used`` of its worker budget (budget x workers) and reports something;
+    - the first proposal is the same in both arms for the same seed (the warm-start acts after
+      the scheduler proposes, so a paired comparison starts from the same config);
+    - a paused trial resumes with the config it started with;
+    - on the simulated backend, the same seed gives the same reports (the clock-free columns).
+
+    The local backend runs real processes on the wall clock (``local_budget`` seconds per arm),
+    so determinism is checked only on the simulated one. Returns the fractions of budget used.
+    """
+    from ohgw_bench import baselines
+
+    check_scheduler_options(name)
+    declared = baselines.spec(name).backends
+    chosen = tuple(b for b in (backends or declared) if b in declared)
+    task_options = {"max_epochs": 9} if task_options is None and task == "table" else dict(task_options or {})
+    options = dict(options or {})
+    used: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(results_dir) if results_dir is not None else Path(tmp)
+        for backend in chosen:
+            b = budget if backend == "simulated" else local_budget
+            runs = {}
+            for variant in ("none", "ohgw"):
+                summary, rows = _run(name, variant, backend, seed, b, n_workers, task, task_options, options,
+                                     root, f"check-{backend}")
+                if not rows:
+                    _sched_fail(name, f"{backend}/{variant}: the study made no reports")
+                frac = budget_used_fraction(summary, rows, b, n_workers)
+                used[f"{backend}/{variant}"] = frac
+                if frac < min_budget_used:
+                    _sched_fail(name, f"{backend}/{variant}: used {100 * frac:.1f}% of its worker budget "
+                                      f"(at least {100 * min_budget_used:.0f}% expected); {len(rows)} reports")
+                check_resume_config(name, rows)
+                runs[variant] = rows
+            first = {v: next(r["ohgw_proposed"] for r in rows if r["ohgw_trial_id"] == 0) for v, rows in runs.items()}
+            if first["none"] != first["ohgw"]:
+                _sched_fail(name, f"{backend}: first proposal differs between arms with seed {seed}: "
+                                  f"{first['none']} vs {first['ohgw']}")
+            if backend == "simulated":
+                _, again = _run(name, "none", backend, seed, b, n_workers, task, task_options, options,
+                                root, f"check-{backend}-again")
+                a = [tuple(str(r.get(k)) for k in _CLOCK_FREE_KEYS) for r in runs["none"]]
+                c = [tuple(str(r.get(k)) for k in _CLOCK_FREE_KEYS) for r in again]
+                if a != c:
+                    at = next((i for i, (x, y) in enumerate(zip(a, c)) if x != y), min(len(a), len(c)))
+                    _sched_fail(name, f"the same seed gave different reports (first difference at row {at}: "
+                                      f"{a[at] if at < len(a) else None} vs {c[at] if at < len(c) else None})")
+    return used

@@ -5,6 +5,17 @@ Every factory takes a :class:`SchedulerContext` and returns a Syne Tune ``TrialS
 warm-start itself, where its own model records configs (SMAC's config selector), sets the
 class attribute ``applies_warm_start = True``; every other scheduler is wrapped by
 :class:`ohgw_bench.baselines.warmstarted.WarmStarted`.
+
+Options: each factory declares the options it reads, as ``factory.options`` (the
+:func:`ohgw_bench.options.declares` decorator), or its module as a module-level ``OPTIONS``
+tuple, or the registration as ``register(..., options=...)``. :func:`validate_options` checks a
+study's options against them before any work; :func:`build` hands the factory ``ctx.options``
+validated, under canonical names, with every declared default filled in. A factory that
+declares nothing takes no options.
+
+Your own scheduler: ``--scheduler my.module:build_my_scheduler`` (like ``--task module:Class``)
+calls that factory without registering it; it may set ``options`` (see above) and ``backends``
+(default: simulated and local) as attributes.
 """
 
 from __future__ import annotations
@@ -16,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ohgw_bench.errors import UserError
+from ohgw_bench.options import Option, validate
 from ohgw_bench.space import SearchSpace
 
 
@@ -49,38 +61,74 @@ class SchedulerSpec:
     description: str
     backends: tuple[str, ...] = ("simulated", "local")
     kwargs: dict[str, Any] = field(default_factory=dict)
+    options: tuple[Option, ...] | None = None
 
 
 schedulers: dict[str, SchedulerSpec] = {}
 
 
 def register(name: str, entry_point: str, description: str, backends: tuple[str, ...] = ("simulated", "local"),
-             **kwargs: Any) -> None:
+             options: tuple[Option, ...] | None = None, **kwargs: Any) -> None:
+    """Register ``name`` -> ``"module:factory"``; ``options`` overrides what the factory declares."""
     if name in schedulers:
         raise ValueError(f"scheduler {name!r} is already registered")
-    schedulers[name] = SchedulerSpec(name, entry_point, description, backends, kwargs)
+    schedulers[name] = SchedulerSpec(name, entry_point, description, backends, kwargs, options)
 
 
 def spec(name: str) -> SchedulerSpec:
-    if name not in schedulers:
-        raise UserError(f"unknown scheduler {name!r}; known schedulers: {', '.join(schedulers)}")
-    return schedulers[name]
+    """The registered scheduler ``name``, or a user's ``module:function`` factory (imported now)."""
+    if name in schedulers:
+        return schedulers[name]
+    if ":" in name:
+        factory = _factory(name, name)
+        backends = tuple(getattr(factory, "backends", ("simulated", "local")))
+        return SchedulerSpec(name, name, (factory.__doc__ or "").strip().split("\n")[0], backends)
+    raise UserError(f"unknown scheduler {name!r}; known schedulers: {', '.join(schedulers)} "
+                    f"(or module:function for your own)")
 
 
-def build(name: str, ctx: SchedulerContext, backend: str | None = None) -> Any:
-    """Instantiate scheduler ``name`` for ``ctx``; refuses a backend it does not support."""
-    s = spec(name)
-    if backend is not None and backend not in s.backends:
-        raise UserError(f"scheduler {name!r} does not support --backend {backend}; it supports: {', '.join(s.backends)}")
-    module_name, _, attr = s.entry_point.partition(":")
+def _factory(name: str, entry_point: str) -> Callable[..., Any]:
+    module_name, _, attr = entry_point.partition(":")
+    if not module_name or not attr:
+        raise UserError(f"scheduler entry point {entry_point!r} must look like 'module:function'")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
-        if (e.name or "").startswith("ohgw_bench"):
-            raise UserError(f"scheduler {name!r}: its module {e.name!r} is missing from this installation") from None
+        if (e.name or "").startswith("ohgw_bench") or e.name == module_name:
+            raise UserError(f"scheduler {name!r}: its module {e.name!r} cannot be imported") from None
         raise UserError(f"scheduler {name!r} needs the package {e.name!r}: pip install -e '.[all]'") from None
-    factory: Callable[..., Any] = getattr(module, attr)
-    return factory(ctx, **s.kwargs)
+    except Exception as e:  # a user's module with a SyntaxError or a failing import-time statement
+        raise UserError(f"scheduler {name!r}: importing {module_name!r} failed: {type(e).__name__}: {e}") from None
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise UserError(f"scheduler {name!r}: module {module_name!r} has no function {attr!r}")
+    return factory
+
+
+def declared_options(name: str) -> tuple[Option, ...]:
+    """The options scheduler ``name`` takes: registration, else ``factory.options``, else module ``OPTIONS``."""
+    s = spec(name)
+    if s.options is not None:
+        return s.options
+    factory = _factory(name, s.entry_point)
+    declared = getattr(factory, "options", None)
+    if declared is None:
+        declared = getattr(importlib.import_module(s.entry_point.partition(":")[0]), "OPTIONS", ())
+    return tuple(declared)
+
+
+def validate_options(name: str, given: dict[str, Any]) -> dict[str, Any]:
+    """``given`` checked against scheduler ``name``'s declarations, defaults filled (one-line UserError)."""
+    return validate(declared_options(name), given, f"scheduler {name!r}")
+
+
+def build(name: str, ctx: SchedulerContext, backend: str | None = None) -> Any:
+    """Instantiate scheduler ``name`` for ``ctx`` with validated options; refuses an unsupported backend."""
+    s = spec(name)
+    if backend is not None and backend not in s.backends:
+        raise UserError(f"scheduler {name!r} does not support --backend {backend}; it supports: {', '.join(s.backends)}")
+    ctx.options = validate_options(name, ctx.options)
+    return _factory(name, s.entry_point)(ctx, **s.kwargs)
 
 
 register("asha", "ohgw_bench.baselines.synetune:build_asha",
@@ -95,9 +143,18 @@ register("bohb", "ohgw_bench.baselines.synetune:build_bohb",
          "Syne Tune's BOHB: ASHA with a KDE model-based searcher (Falkner et al. 2018)")
 register("hyperband-bo", "ohgw_bench.baselines.synetune:build_bohb",
          "alias of bohb: model-based Hyperband (Syne Tune's BOHB)")
+_SMAC_OPTIONS = (
+    Option("eta", int, 3, "Hyperband reduction factor", low=2, aliases=("reduction_factor",)),
+    Option("min_trials", int, None, "fit the model on the highest budget with at least this many results "
+           "(default: SMAC's, 1)", low=1, nullable=True),
+    Option("save_every", int, None, "write SMAC's runhistory every n tells (default: smac.py's)", low=1, nullable=True),
+)
 register("smac-hyperband", "ohgw_bench.baselines.smac:build_hyperband",
-         "SMAC 2.4 Hyperband facade (random configs, Hyperband intensifier) through ask/tell")
+         "SMAC 2.4 Hyperband facade (random configs, Hyperband intensifier) through ask/tell",
+         options=_SMAC_OPTIONS)
 register("smac-bohb", "ohgw_bench.baselines.smac:build_multi_fidelity",
-         "SMAC 2.4 multi-fidelity facade (random forest + Hyperband, BOHB-like) through ask/tell")
+         "SMAC 2.4 multi-fidelity facade (random forest + Hyperband, BOHB-like) through ask/tell",
+         options=_SMAC_OPTIONS + (Option("initial_design_size", int, None, "configs in the initial design "
+                                         "(default: SMAC's, 10 per hyperparameter)", low=1, nullable=True),))
 register("random", "ohgw_bench.baselines.synetune:build_random",
          "random search, every trial trained to the maximum fidelity (the floor)")

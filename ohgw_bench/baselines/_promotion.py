@@ -4,7 +4,10 @@ Promotion-type ASHA (Li et al. 2020, "A System for Massively Parallel Hyperparam
 Algorithm 2) keeps, for each rung ``r_min * eta**k``, the metric every trial reported there.
 Whenever a worker is free it promotes the best trial of the highest rung that has one among
 its top ``floor(n / eta)`` not yet promoted, and only otherwise starts a new config at the
-bottom rung. Trials are paused at their rung and resumed from their checkpoint, so a promoted
+bottom rung. That is the default ``promotion_rule="paper"``. Syne Tune's reference promotion
+ASHA instead promotes a paused trial whose value is within the rung's ``1/eta`` quantile
+(``numpy.quantile``, linear interpolation), which lets a trial out of a rung of only two
+(``promotion_rule="quantile"``); among several such trials ours takes the best. Trials are paused at their rung and resumed from their checkpoint, so a promoted
 trial only pays for the epochs between two rungs. PASHA is the same scheduler with a top rung
 that moves, so it subclasses :class:`PromotionScheduler` and overrides two hooks.
 """
@@ -19,6 +22,8 @@ from syne_tune.config_space import Domain
 from syne_tune.optimizer.scheduler import SchedulerDecision, TrialScheduler, TrialSuggestion
 
 from ohgw_bench.baselines import SchedulerContext
+
+PROMOTION_RULES = ("paper", "quantile")
 
 
 def rung_levels(min_resource: int, max_resource: int, eta: int) -> list[int]:
@@ -63,10 +68,13 @@ class PromotionScheduler(TrialScheduler):
     changed: the trial trains until that resource and reports how far it got under the same key.
     """
 
-    def __init__(self, ctx: SchedulerContext, reduction_factor: int = 3):
+    def __init__(self, ctx: SchedulerContext, reduction_factor: int = 3, promotion_rule: str = "paper"):
         super().__init__(random_seed=ctx.seed)
+        if promotion_rule not in PROMOTION_RULES:
+            raise ValueError(f"promotion_rule must be one of {PROMOTION_RULES}, got {promotion_rule!r}")
         self.ctx = ctx
         self.eta = int(reduction_factor)
+        self.promotion_rule = promotion_rule
         self.levels = rung_levels(ctx.min_resource, ctx.max_resource, self.eta)
         self._rng = np.random.default_rng(ctx.seed)
         self._sign = 1.0 if ctx.mode == "min" else -1.0
@@ -86,6 +94,7 @@ class PromotionScheduler(TrialScheduler):
         return {
             "scheduler_name": type(self).__name__,
             "scheduler_kwargs": {"reduction_factor": self.eta, "rung_levels": self.levels,
+                                 "promotion_rule": self.promotion_rule,
                                  "seed": self.ctx.seed},
         }
 
@@ -94,9 +103,18 @@ class PromotionScheduler(TrialScheduler):
         return len(self.levels) - 1
 
     def promotable(self, k: int) -> int | None:
-        """The best paused trial of rung ``k`` ranked in its top ``floor(n / eta)`` and not yet promoted."""
+        """The best paused, not yet promoted trial of rung ``k`` that the promotion rule admits:
+        ranked in the top ``floor(n / eta)`` ("paper"), or valued within the rung's ``1/eta``
+        quantile once the rung has two values ("quantile")."""
         rung = self.rungs[k]
-        top = sorted(rung, key=lambda t: (rung[t], t))[: len(rung) // self.eta]
+        ranked = sorted(rung, key=lambda t: (rung[t], t))
+        if self.promotion_rule == "quantile":
+            if len(rung) < 2:
+                return None
+            cutoff = float(np.quantile(np.array(list(rung.values())), 1.0 / self.eta))
+            top = [t for t in ranked if rung[t] <= cutoff]
+        else:
+            top = ranked[: len(rung) // self.eta]
         for trial_id in top:
             if trial_id not in self.promoted[k] and trial_id in self.paused:
                 return trial_id

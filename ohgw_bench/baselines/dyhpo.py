@@ -38,6 +38,13 @@ from torch import nn
 
 from ohgw_bench.baselines import SchedulerContext
 from ohgw_bench.baselines._promotion import sample_config
+from ohgw_bench.options import Option
+
+#: the options ``build`` reads, validated by the registry before any work (ohgw_bench/options.py)
+OPTIONS = (
+    Option("budget_step", int, 1, "fidelity units a trial advances per decision (the paper: 1 epoch)", low=1),
+    Option("n_candidates", int, 64, "fresh configs scored by EI per decision", low=1),
+)
 
 
 class FeatureExtractor(nn.Module):

@@ -22,6 +22,14 @@ import numpy as np
 
 from ohgw_bench.baselines import SchedulerContext
 from ohgw_bench.baselines._promotion import PromotionScheduler
+from ohgw_bench.options import Option
+
+#: the options ``build`` reads, validated by the registry before any work (ohgw_bench/options.py)
+OPTIONS = (
+    Option("eta", int, 3, "reduction factor: rungs r_min * eta**k", low=2, aliases=("reduction_factor",)),
+    Option("epsilon_percentile", float, 90.0, "percentile of crossing-pair gaps that sets the noise epsilon",
+           low=0.0, high=100.0),
+)
 
 
 def soft_ranking_consistent(upper: dict[int, float], lower: dict[int, float], epsilon: float) -> bool:

@@ -20,7 +20,8 @@ from typing import Any
 from ohgw_bench.errors import UserError
 from ohgw_bench.tasks.base import Fidelity, Task
 
-__all__ = ["Fidelity", "Task", "TaskSpec", "make", "register", "register_task", "registry", "resolve"]
+__all__ = ["Fidelity", "Task", "TaskSpec", "make", "register", "register_task", "registry", "resolve",
+           "validate_options"]
 
 
 @dataclass(frozen=True)
@@ -128,11 +129,24 @@ def resolve(name: str) -> tuple[str, str, dict[str, Any]]:
     raise UserError(f"unknown task {name!r}; known tasks: {known} (or module:Class for your own adapter)")
 
 
+def validate_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` checked against the task's declared options (one-line UserError naming the valid ones).
+
+    Imports the adapter's module but loads no data, so ``experiment --dry-run`` can call it.
+    """
+    from ohgw_bench.options import validate
+
+    task_id, entry_point, _ = resolve(name)
+    return validate(_load(entry_point).declared_options(), options, f"task {task_id}", defaults=False)
+
+
 def make(name: str, data_dir: Any = None, **options: Any) -> Task:
-    """Build the task ``name`` (see :func:`resolve`) with its data directory and options."""
+    """Build the task ``name`` (see :func:`resolve`) with its data directory and validated options."""
     task_id, entry_point, kwargs = resolve(name)
     cls = _load(entry_point)
-    kwargs.update(options)
+    from ohgw_bench.options import validate
+
+    kwargs.update(validate(cls.declared_options(), options, f"task {task_id}", defaults=False))
     try:
         task = cls(data_dir=data_dir, **kwargs)
     except TypeError as e:
@@ -182,6 +196,9 @@ def _builtin() -> None:
                  description=f"ALE {game.capitalize()} (ROM shipped in ale-py), stable-baselines3 PPO-CNN")
     register_pattern(r"atari-(?P<game>[a-z_]+)(-ppo-v1)?", "ohgw_bench.tasks.atari:AtariTask",
                      "atari-{game}-ppo-v1", "any ALE game by name, PPO-CNN", "rl")
+    register("table-curves-v1", "ohgw_bench.tasks.table:TableTask", aliases=("table",), family="table",
+             description="in-memory table of closed-form learning curves, hundreds of trials a second "
+                         "(scheduler checks)")
 
 
 _builtin()

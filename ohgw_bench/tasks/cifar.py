@@ -28,7 +28,11 @@ from torch import nn
 from ohgw_bench.hypergrad import SGD, HyperProblem
 from ohgw_bench.space import Hyperparameter, SearchSpace
 from ohgw_bench.tasks.base import Fidelity
+<<<<<<< HEAD
 from ohgw_bench.tasks.common import default_device, units_cost
+=======
+from ohgw_bench.tasks.label_noise import LABEL_NOISE, noisy_labels
+>>>>>>> options
 from ohgw_bench.tasks.vision_common import (
     Batch,
     VisionState,
@@ -180,14 +184,18 @@ class CifarTask(VisionTask):
     reference_flops_per_second = 2e12
     conformance_fidelities = (1, 2)
 
+    option_declarations = (LABEL_NOISE,)
+
     def __init__(self, data_dir: Any = None, num_classes: int = 10, split_seed: int = 0,
                  val_size: int = 5000, train_size: int | None = None, batch_size: int = 128,
-                 max_epochs: int = 81, nesterov: bool = True, device: str | None = None):
+                 max_epochs: int = 81, nesterov: bool = True, device: str | None = None,
+                 label_noise: float = 0.0):
         if num_classes not in _LAYOUT:
             raise ValueError(f"num_classes must be 10 or 100, got {num_classes}")
         super().__init__(data_dir, num_classes=num_classes, split_seed=split_seed, val_size=val_size,
                          train_size=train_size, batch_size=batch_size, max_epochs=max_epochs,
-                         nesterov=nesterov, device=device)
+                         nesterov=nesterov, device=device, label_noise=label_noise)
+        self.label_noise = float(label_noise)
         self.num_classes = num_classes
         self.split_seed = split_seed
         self.val_size = val_size
@@ -252,7 +260,8 @@ class CifarTask(VisionTask):
         std = (total_sq / count - mean ** 2).clamp_min(1e-6).sqrt()
         dev = self.device
         self._mean_std = (mean.float().view(1, 3, 1, 1).to(dev), std.float().view(1, 3, 1, 1).to(dev))
-        self._data = {"train": (train_x.to(dev), y[train_idx].to(dev)),
+        train_y = noisy_labels(y[train_idx], self.num_classes, self.label_noise, self.split_seed)
+        self._data = {"train": (train_x.to(dev), train_y.to(dev)),
                       "val": (x[val_idx].to(dev), y[val_idx].to(dev)),
                       "test": (tx.to(dev), ty.to(dev))}
 

@@ -22,12 +22,16 @@ from torch import nn
 from ohgw_bench.hypergrad import SGD, HyperProblem
 from ohgw_bench.space import Hyperparameter, SearchSpace
 from ohgw_bench.tasks.base import Fidelity, Task
+<<<<<<< HEAD
 from ohgw_bench.tasks.common import (
     load_model_state,
     save_model_state,
     smoothed_cross_entropy,
     units_cost,
 )
+=======
+from ohgw_bench.tasks.label_noise import LABEL_NOISE, noisy_labels
+>>>>>>> options
 
 BATCH_SIZE = 64
 VAL_BATCH = 128
@@ -72,8 +76,13 @@ class DigitsTask(Task):
     default_budget = 30.0
     reference_flops_per_second = 1e9
 
-    def __init__(self, data_dir: Any = None, hidden: int = 128, split_seed: int = 0, max_epochs: int = 27):
-        super().__init__(data_dir, hidden=hidden, split_seed=split_seed, max_epochs=max_epochs)
+    option_declarations = (LABEL_NOISE,)
+
+    def __init__(self, data_dir: Any = None, hidden: int = 128, split_seed: int = 0, max_epochs: int = 27,
+                 label_noise: float = 0.0):
+        super().__init__(data_dir, hidden=hidden, split_seed=split_seed, max_epochs=max_epochs,
+                         label_noise=label_noise)
+        self.label_noise = float(label_noise)
         self.hidden = hidden
         self.split_seed = split_seed
         self.max_epochs = max_epochs
@@ -107,6 +116,8 @@ class DigitsTask(Task):
         std = x[cut["train"]].std(0) + 1e-3
         self._data = {k: (torch.from_numpy((x[idx] - mean) / std), torch.from_numpy(y[idx]).long())
                       for k, idx in cut.items()}
+        x_train, y_train = self._data["train"]
+        self._data["train"] = (x_train, noisy_labels(y_train, 10, self.label_noise, self.split_seed))
 
     @property
     def data(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:

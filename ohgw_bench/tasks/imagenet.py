@@ -36,7 +36,11 @@ from torch import nn
 from ohgw_bench.hypergrad import SGD, AdamW, HyperProblem
 from ohgw_bench.space import Hyperparameter, SearchSpace
 from ohgw_bench.tasks.base import Fidelity
+<<<<<<< HEAD
 from ohgw_bench.tasks.common import default_device, units_cost
+=======
+from ohgw_bench.tasks.label_noise import LABEL_NOISE, noisy_labels
+>>>>>>> options
 from ohgw_bench.tasks.vision_common import (
     Batch,
     VisionState,
@@ -132,12 +136,14 @@ class ImageNetTask(VisionTask):
     reference_flops_per_second = 6e13
     conformance_fidelities = (1, 2)
 
+    option_declarations = (LABEL_NOISE,)
+
     def __init__(self, data_dir: Any = None, arch: str = "resnet50", image_size: int = 224,
                  batch_size: int = 256, max_epochs: int = 27, units_per_epoch: int = 1,
                  split_seed: int = 0, train_size: int | None = None, eval_size: int = 10000,
                  num_workers: int | None = None, nesterov: bool = True,
                  resnet_layers: tuple[int, ...] | list[int] = (3, 4, 6, 3),
-                 vit: Mapping[str, int] | None = None, device: str | None = None):
+                 vit: Mapping[str, int] | None = None, device: str | None = None, label_noise: float = 0.0):
         if arch not in ARCHS:
             raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
         vit_cfg = {"patch_size": 16, "num_layers": 12, "num_heads": 6, "hidden_dim": 384, "mlp_dim": 1536}
@@ -146,7 +152,8 @@ class ImageNetTask(VisionTask):
                          max_epochs=max_epochs, units_per_epoch=units_per_epoch, split_seed=split_seed,
                          train_size=train_size, eval_size=eval_size, num_workers=num_workers,
                          nesterov=nesterov, resnet_layers=list(resnet_layers), vit=vit_cfg,
-                         device=device)
+                         device=device, label_noise=label_noise)
+        self.label_noise = float(label_noise)
         self.arch = arch
         self.image_size = image_size
         self.batch_size = batch_size
@@ -230,6 +237,8 @@ class ImageNetTask(VisionTask):
         train_samples = [train.samples[i] for i in rng.permutation(len(train.samples))]
         if self.train_size is not None:
             train_samples = train_samples[: self.train_size]
+        noisy = noisy_labels([t for _, t in train_samples], len(train.classes), self.label_noise, self.split_seed)
+        train_samples = [(p, int(t)) for (p, _), t in zip(train_samples, noisy, strict=True)]
         val_samples = [remap(val)[i] for i in rng.permutation(len(val.samples))]
         if test is not None:
             test_samples = remap(test)

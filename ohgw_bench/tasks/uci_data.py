@@ -34,6 +34,7 @@ import numpy as np
 
 from ohgw_bench.errors import DataMissingError, UserError
 from ohgw_bench.tasks.base import Task
+from ohgw_bench.tasks.label_noise import LABEL_NOISE, noisy_labels
 
 Kind = Literal["classification", "regression"]
 
@@ -254,8 +255,12 @@ class UCITask(Task):
     TAU: dict[str, float] = {}
     CSV_TAU_FRACTION = {"classification": 0.5, "regression": 0.8}
 
-    def __init__(self, data_dir: Any = None, dataset: str = "breast_cancer", split_seed: int = 0, **options: Any):
-        super().__init__(data_dir, dataset=dataset, split_seed=split_seed, **options)
+    option_declarations = (LABEL_NOISE,)
+
+    def __init__(self, data_dir: Any = None, dataset: str = "breast_cancer", split_seed: int = 0,
+                 label_noise: float = 0.0, **options: Any):
+        super().__init__(data_dir, dataset=dataset, split_seed=split_seed, label_noise=label_noise, **options)
+        self.label_noise = float(label_noise)
         self.dataset = dataset
         self.split_seed = split_seed
         self.id = f"uci-{dataset}-{self.model_name}-v1"
@@ -265,11 +270,16 @@ class UCITask(Task):
             self.metric, self.test_metric = "val_rmse", "test_rmse"
         else:
             self.metric, self.test_metric = "val_error", "test_error"
+        if self.label_noise and self.kind != "classification":
+            raise UserError(f"{self.id}: label_noise applies to classification tasks; {dataset!r} is a regression set")
         self._data: TabularData | None = None
 
     def prepare(self) -> None:
         if self._data is None:
-            self._data = load_dataset(self.info, self.split_seed, self.id)
+            data = load_dataset(self.info, self.split_seed, self.id)
+            if self.label_noise:
+                data.y["train"] = noisy_labels(data.y["train"], len(data.classes), self.label_noise, self.split_seed)
+            self._data = data
 
     @property
     def data(self) -> TabularData:

@@ -98,9 +98,9 @@ class UCIMLPTask(UCITask):
     TAU = {"breast_cancer": 0.009, "wine": 0.0, "iris": 0.07, "digits": 0.025, "diabetes": 52.7}
 
     def __init__(self, data_dir: Any = None, dataset: str = "breast_cancer", split_seed: int = 0,
-                 hidden: int = 64, max_epochs: int = 81, fd_steps: int = 10):
+                 hidden: int = 64, max_epochs: int = 81, fd_steps: int = 10, label_noise: float = 0.0):
         super().__init__(data_dir, dataset=dataset, split_seed=split_seed, hidden=hidden,
-                         max_epochs=max_epochs, fd_steps=fd_steps)
+                         max_epochs=max_epochs, fd_steps=fd_steps, label_noise=label_noise)
         self.hidden = hidden
         self.max_epochs = max_epochs
         self.fd_steps = fd_steps

@@ -72,9 +72,9 @@ class UCIXGBTask(UCITask):
     TAU = {"breast_cancer": 0.027, "wine": 0.0, "iris": 0.07, "digits": 0.06, "diabetes": 55.5}
 
     def __init__(self, data_dir: Any = None, dataset: str = "breast_cancer", split_seed: int = 0,
-                 max_rounds: int = 81, fd_rounds: int = 8):
+                 max_rounds: int = 81, fd_rounds: int = 8, label_noise: float = 0.0):
         super().__init__(data_dir, dataset=dataset, split_seed=split_seed, max_rounds=max_rounds,
-                         fd_rounds=fd_rounds)
+                         fd_rounds=fd_rounds, label_noise=label_noise)
         self.max_rounds = max_rounds
         self.fd_rounds = fd_rounds
         self._dmatrix: dict[str, xgb.DMatrix] = {}
