@@ -60,16 +60,13 @@ class Task(ABC):
     conformance_fidelities: ClassVar[tuple[int, int]] = (1, 2)
     #: the value a failed or diverged trial reports to the scheduler (None: the worst seen so far)
     worst_metric: ClassVar[float | None] = None
-<<<<<<< HEAD
     #: appended to the registered id by :func:`ohgw_bench.tasks.make` when an instance does not run
     #: on the real data (``"-mini"``: WikiText's embedded mini corpus or a fixture), so its results
     #: are filed and reported apart from real runs
     label_suffix: str = ""
-=======
     #: options refining what the constructor's keyword arguments declare (range, choices, help);
     #: see :meth:`declared_options`
     option_declarations: ClassVar[tuple[Option, ...]] = ()
->>>>>>> options
 
     def __init__(self, data_dir: str | os.PathLike[str] | None = None, **options: Any):
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()

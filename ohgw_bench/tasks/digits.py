@@ -22,16 +22,13 @@ from torch import nn
 from ohgw_bench.hypergrad import SGD, HyperProblem
 from ohgw_bench.space import Hyperparameter, SearchSpace
 from ohgw_bench.tasks.base import Fidelity, Task
-<<<<<<< HEAD
 from ohgw_bench.tasks.common import (
     load_model_state,
     save_model_state,
     smoothed_cross_entropy,
     units_cost,
 )
-=======
 from ohgw_bench.tasks.label_noise import LABEL_NOISE, noisy_labels
->>>>>>> options
 
 BATCH_SIZE = 64
 VAL_BATCH = 128

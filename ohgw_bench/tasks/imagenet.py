@@ -36,11 +36,8 @@ from torch import nn
 from ohgw_bench.hypergrad import SGD, AdamW, HyperProblem
 from ohgw_bench.space import Hyperparameter, SearchSpace
 from ohgw_bench.tasks.base import Fidelity
-<<<<<<< HEAD
 from ohgw_bench.tasks.common import default_device, units_cost
-=======
 from ohgw_bench.tasks.label_noise import LABEL_NOISE, noisy_labels
->>>>>>> options
 from ohgw_bench.tasks.vision_common import (
     Batch,
     VisionState,
