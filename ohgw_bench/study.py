@@ -344,6 +344,8 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -
     from ohgw_bench.baselines.warmstarted import WarmStarted
     from ohgw_bench.warmstart import WarmStart
 
+    results.reset_peak_rss()  # a pool worker's earlier, larger study must not set this one's peak
+
     spec.validate()
     baselines.spec(spec.scheduler)
     if spec.backend not in baselines.spec(spec.scheduler).backends:
@@ -461,7 +463,7 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -
     summary = summarize(recorder.rows, task, spec, budget, tau)
     summary.update({"study_id": study_id, "folder": str(folder), "wall_seconds": time.time() - wall0,
                     "backend": spec.backend, "scheduler": spec.scheduler, "task": task.id, "variant": label,
-                    "seed": spec.seed})
+                    "seed": spec.seed, "peak_rss_bytes": results.peak_rss_bytes()})
     try:
         writer.finish(summary)
     except OSError as e:
