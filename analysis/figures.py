@@ -24,7 +24,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
-
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from analysis.common import AXES, VANILLA, Study, _col, clock_unit, hp_values  # noqa: E402

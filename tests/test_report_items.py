@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from analysis import export, report
-from ohgw_bench import metrics, results
+from ohgw_bench import results
 from tests.test_report import write_study, ws_record
 
 
