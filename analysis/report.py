@@ -57,7 +57,7 @@ DEFINITIONS = {
     "wilcoxon": "two-sided signed-rank (scipy, zero differences dropped) over seeds present in both arms; 'better' names the arm the signed median difference favours; Holm over tuples per (arm, baseline, metric)",
     "p_attainable": "the smallest Holm-adjusted p the design allows: m * 2 / 2^n for n informative pairs and m tests in the Holm family; seeds_needed is the smallest n with m * 2 / 2^n < alpha",
     "criteria": "per comparison: paired median T@tau ratio <= 0.85 with Holm-adjusted p < 0.05; relative drop of the median final validation score <= 0.2% (flagged final_below_resolution when 0.2% of the score is finer than the metric's resolution, the smallest gap between observed values); overhead share <= 5%; extra peak memory <= 10%; std of T@tau inflated by <= 10%",
-    "status": "holds (every criterion met); does not hold (a non-statistical criterion fails, or significance was attainable and the T@tau criterion fails); inconclusive (significance not attainable, vanilla reaches tau in fewer than half its seeds, or peak memory not recorded); not applicable (the arm never ran a warm-start)",
+    "status": "holds (every criterion met); does not hold (a non-statistical criterion fails, or significance was attainable and the T@tau criterion fails); inconclusive (significance not attainable, vanilla reaches tau in fewer than half its seeds, or peak memory not recorded); not applicable (the arm's warm-start never ran: no trial nudged and none charged, e.g. RL without a hyper-gradient path)",
     "verdict": "per arm vs none: holds when >= 75% of the applicable tuples hold; inconclusive when that is still reachable counting inconclusive tuples; does not hold otherwise",
     "benefit": "a trial's metric at its highest fidelity ranked among the trials of the same study with a report at that fidelity, mapped to [0, 1] with 1 = best",
     "survival": "fraction of a study's trials whose highest reported fidelity reaches each level; median over seeds",
@@ -150,6 +150,10 @@ def study_metrics(s: Study) -> None:
         _col(trials, "ws.step_cost.peak_bytes"), _col(trials, charged_col), _nanmax(_col(s.rows, "worker_time")))
     if s.variant == VANILLA:
         m["overhead"]["overhead_share"] = 0.0
+    applied = trials["ws.applied"].fillna(False).astype(bool).to_numpy() if "ws.applied" in trials.columns \
+        else np.zeros(len(trials), bool)
+    paid = (np.nan_to_num(_col(trials, "ws.cost.seconds")) > 0) | (np.nan_to_num(_col(trials, "ws.sim_seconds")) > 0)
+    m["n_warm_starts_ran"] = int(np.sum(applied | paid))  # nudged, or paid for (sham): the warm-start ran
     m["peak_rss_bytes"] = s.peak_rss
     s.m = m
 
@@ -377,7 +381,7 @@ def _compare(base: list[Study], var: list[Study], resolution: float) -> dict[str
         "overhead_share_baseline": metrics.median_iqr([s.m["overhead"]["overhead_share"] for s in pb])["median"],
         "peak_rss_bytes": peak_v, "peak_rss_bytes_baseline": peak_b,
         "extra_peak_memory": peak_v / peak_b - 1.0 if np.isfinite(peak_v) and np.isfinite(peak_b) and peak_b > 0 else math.nan,
-        "applicable": any(s.m["overhead"]["n_warm_starts"] > 0 for s in pv),
+        "applicable": any(s.m["n_warm_starts_ran"] > 0 for s in pv),
         "auc_gain": metrics.median_iqr(values["auc"][0] - values["auc"][1]),
         "tests": tests,
     }

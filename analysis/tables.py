@@ -27,7 +27,7 @@ DASH_TEX = "{--}"
 class Column:
     header: str
     get: Callable[[Record], Any]
-    kind: str = "text"  # text, int, num, pct, p
+    kind: str = "text"  # text, int, num (fixed decimals), pct, p, sig (3 significant digits: thresholds)
     decimals: int | None = None
 
 
@@ -57,7 +57,10 @@ def _cells(col: Column, records: list[Record]) -> tuple[list[str], list[bool], i
         3 if col.kind == "p" else _auto_decimals(vals))
     out, num = [], []
     for v in vals:
-        if _finite(v):
+        if _finite(v) and col.kind == "sig":  # thresholds of different tasks: three significant digits
+            out.append(f"{v:#.3g}".rstrip("."))
+            num.append(True)
+        elif _finite(v):
             out.append(f"{v:.{d}f}")
             num.append(True)
         elif isinstance(v, float) and math.isinf(v):
@@ -135,7 +138,7 @@ def columns(multi_exp: bool, unit: str) -> dict[str, list[Column]]:
     comp = [*base, Column("Comparison", lambda r: r["comparison"])]
     return {
         "t_tau": [*meth,
-                  Column("tau", lambda r: r["tau"], "num"),
+                  Column("tau", lambda r: r["tau"], "sig"),
                   Column("Seeds", lambda r: r["seeds"], "int"),
                   Column("Reached (%)", lambda r: r["frac_reached"], "pct", 0),
                   Column(f"KM median T@tau ({unit})", lambda r: r["km_median"], "num"),
@@ -265,9 +268,11 @@ def to_latex(records: list[Record], cols: list[Column], caption: str, label: str
             heads.append(_escape(c.header))
             body_cols.append([_escape(t) if t != DASH_MD else "--" for t in texts])
         else:
-            ints = max((len(t.split(".")[0].lstrip("-")) for t, n in zip(texts, isnum) if n), default=1)
-            sign = "-" if any(t.startswith("-") for t, n in zip(texts, isnum) if n) else ""
-            fmt = f"{sign}{ints}.{d}" if d else f"{sign}{ints}"
+            nums = [t for t, n in zip(texts, isnum) if n]
+            ints = max((len(t.split(".")[0].lstrip("-")) for t in nums), default=1)
+            decs = max((len(t.split(".")[1]) if "." in t else 0 for t in nums), default=0)
+            sign = "-" if any(t.startswith("-") for t in nums) else ""
+            fmt = f"{sign}{ints}.{decs}" if decs else f"{sign}{ints}"
             spec.append(f"S[table-format={fmt}]")
             heads.append("{" + _escape(c.header) + "}")
             body_cols.append([t if n else ("{n.r.}" if t == "n.r." else DASH_TEX) for t, n in zip(texts, isnum)])
