@@ -331,10 +331,12 @@ def _method_summary(ss: list[Study]) -> dict[str, Any]:
     return out
 
 
-def _better(diff: float, higher_is_better: bool, arm: str, base: str) -> str:
-    """Which arm the signed median difference favours."""
-    if not np.isfinite(diff) or diff == 0:
-        return "tie" if diff == 0 else "-"
+def _better(diff: float, higher_is_better: bool, arm: str, base: str) -> str | None:
+    """Which arm the signed median difference favours (None without a difference)."""
+    if not np.isfinite(diff):
+        return None
+    if diff == 0:
+        return "tie"
     return arm if (diff > 0) == higher_is_better else base
 
 
@@ -445,7 +447,7 @@ def analyse(results_dir: str | Path) -> dict[str, Any]:
     power = _holm_and_criteria(tuples)
     for exp, pw in sorted(power.items()):
         if pw["underpowered"]:
-            warns.append(f"experiment {exp}: with {pw['min_pairs']} paired seeds and up to {pw['tests_per_family']} "
+            warns.append(f"experiment {exp}: with {pw['min_pairs']}-{pw['max_pairs']} informative seed pairs and up to {pw['tests_per_family']} "
                          f"tuples per Holm family no comparison can reach p < {metrics.CRITERIA['p_value']}: "
                          f"at least {pw['seeds_needed']} informative seed pairs are needed")
     verdicts = _verdicts(tuples)
@@ -618,7 +620,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {v} vs none: {vd['status']} ({vd['n_hold']}/{vd['n_applicable']} applicable tuples hold, "
               f"{vd['n_inconclusive']} inconclusive, {vd['n_not_applicable']} not applicable)")
     for exp, pw in sorted(summary["power"].items()):
-        print(f"  {exp}: {pw['min_pairs']}-{pw['max_pairs']} paired seeds, Holm families of up to "
+        print(f"  {exp}: {pw['min_pairs']}-{pw['max_pairs']} informative seed pairs, Holm families of up to "
               f"{pw['tests_per_family']}; significance needs at least {pw['seeds_needed']} seed pairs"
               + (" (NOT attainable here)" if pw["underpowered"] else ""))
     print(f"tables:  {out / 'tables'} ({len(summary['files']['tables'])} files)")

@@ -236,12 +236,16 @@ def captions(analysis: dict[str, Any], records: dict[str, list[Record]], unit: s
 
 
 def _escape(text: str) -> str:
-    out = text
-    for a, b in (("\\", "\\textbackslash{}"), ("&", "\\&"), ("%", "\\%"), ("$", "\\$"), ("#", "\\#"),
-                 ("_", "\\_"), ("{", "\\{"), ("}", "\\}"), ("~", "\\textasciitilde{}"), ("^", "\\^{}"),
-                 ("<=", "$\\leq$"), (">=", "$\\geq$"), ("–", "--")):
+    """LaTeX-safe text: specials escaped; <, >, <=, >= as math (text-mode < prints as another glyph)."""
+    out = text.replace("\\", "\x00")
+    for a, b in (("&", "\\&"), ("%", "\\%"), ("$", "\\$"), ("#", "\\#"), ("_", "\\_"), ("{", "\\{"),
+                 ("}", "\\}"), ("~", "\\textasciitilde{}"), ("^", "\\^{}"), ("–", "--")):
         out = out.replace(a, b)
-    return out.replace("\\$\\leq\\$", "$\\leq$").replace("\\$\\geq\\$", "$\\geq$")
+    for a, b in (("<=", "\x01leq\x02"), (">=", "\x01geq\x02"), ("<", "\x01lt\x02"), (">", "\x01gt\x02")):
+        out = out.replace(a, b)
+    out = out.replace("\x01lt\x02", "$<$").replace("\x01gt\x02", "$>$")
+    out = out.replace("\x01", "$\\").replace("\x02", "$")
+    return out.replace("\x00", "\\textbackslash{}")
 
 
 def to_markdown(records: list[Record], cols: list[Column], caption: str) -> str:

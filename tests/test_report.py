@@ -414,7 +414,7 @@ def test_report_end_to_end(grid_results: Path, tmp_path: Path) -> None:
     assert len(summary["findings"]) == 12
     assert len(summary["tables"]["kl"]) == 16
     (warning,) = summary["warnings"]
-    assert "with 5 paired seeds and up to 4 tuples per Holm family" in warning
+    assert "with 5-5 informative seed pairs and up to 4 tuples per Holm family" in warning
     assert summary["power"]["e2e"]["seeds_needed"] == 8  # 4 * 2/2^8 < 0.05 <= 4 * 2/2^7
     for t in summary["tuples"]:
         assert set(t["methods"]) == {"none", "ohgw", "random"}

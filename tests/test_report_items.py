@@ -246,6 +246,8 @@ def test_tex_tables_are_complete_floats(tmp_path: Path) -> None:
         cap = re.search(r"\\caption\{(.*)\}\n", tex).group(1)
         assert "exp" in cap
         assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex
+        bare = tex.replace("$<$", "").replace("$>$", "")
+        assert "<" not in bare and ">" not in bare  # text-mode < and > print as other glyphs
         spec = re.search(r"\\begin\{tabular\}\{(.*)\}\n", tex).group(1)
         ncols = len(re.findall(r"S\[table-format=[-\d.]+\]|l", spec))
         body = tex.split("\\midrule\n")[1].split("\\bottomrule")[0].strip().splitlines()
