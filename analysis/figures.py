@@ -1,4 +1,9 @@
-"""The report's figures: one PDF per kind, one page per (experiment, task, scheduler) tuple.
+"""The report's figures: one PDF per kind, one page per (experiment, task, scheduler) tuple,
+and a PNG of each kind's first page (for a README).
+
+Figures draw what the tables report: curves stop at the budget (reports after it are not in
+``Study.valid``), and T@tau is drawn as Kaplan-Meier curves, the estimate behind the tables'
+medians.
 
 A figure whose data is absent from the results (no eta_h sweep, no hyper-gradient records)
 is still written, as a page that says what is missing, so the set of files is always the same.
@@ -19,8 +24,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from analysis.report import AXES, VANILLA, Study, _col, hp_values  # noqa: E402
+from analysis.common import AXES, VANILLA, Study, _col, clock_unit, hp_values  # noqa: E402
 from ohgw_bench import metrics  # noqa: E402
 
 FIGURES = ("best_so_far", "t_tau", "survival", "gradnorm_benefit", "hp_distributions",
@@ -46,8 +52,16 @@ def _pdf(path: Path) -> Iterator[PdfPages]:
         yield pdf
 
 
+_PNG: dict[str, Any] = {"path": None}
+
+
 def _save(pdf: PdfPages, fig: Any) -> None:
+    """Add a page; the first page of each kind is also written as PNG (for a README)."""
     pdf.savefig(fig)
+    if _PNG["path"] is not None:
+        fig.savefig(_PNG["path"], dpi=100)
+        _PNG["written"].append(_PNG["path"])
+        _PNG["path"] = None
     plt.close(fig)
 
 
@@ -84,6 +98,8 @@ def best_so_far(analysis: dict[str, Any], pdf: PdfPages) -> None:
                 ax.annotate(f"tau = {t['tau']:g}", xy=(0.99, t["tau"]), xycoords=("axes fraction", "data"),
                             ha="right", va="bottom", fontsize=8, color="grey")
             ax.set_xlabel(xlabel)
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+            ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4), useOffset=False)
             ax.set_ylabel("incumbent's test metric" if test else f"best-so-far validation ({t['mode']})")
             ax.set_title("test metric of the incumbent" if test else f"best-so-far vs {xlabel}", fontsize=10)
             ax.grid(alpha=0.3)
@@ -94,42 +110,43 @@ def best_so_far(analysis: dict[str, Any], pdf: PdfPages) -> None:
 
 
 def t_tau(analysis: dict[str, Any], pdf: PdfPages) -> None:
+    """Kaplan-Meier curves of the fraction of seeds that have not yet reached tau, per arm.
+
+    The curve crosses 0.5 at the tables' KM median; censored studies (never reached) are ticks
+    at the budget, so arms with more censoring look worse, as they are.
+    """
     studies: list[Study] = analysis["studies"]
     for t in analysis["tuples"]:
         key = (t["experiment"], t["task"], t["scheduler"])
         methods = list(t["methods"])
         col = colors(methods)
-        fig, ax = plt.subplots(figsize=(1.6 * len(methods) + 3, 4.5))
+        fig, ax = plt.subplots(figsize=(7.5, 4.5))
         budget = t["budget"]
-        rng = np.random.default_rng(0)
-        reached_data = []
-        for i, m in enumerate(methods):
+        for m in methods:
             ss = [s for s in studies if s.tuple_key == key and s.variant == m]
-            hit = np.array([s.m["t_tau"] for s in ss if s.m["reached"]], dtype=float)
-            cens = np.array([s.m["t_tau"] for s in ss if not s.m["reached"]], dtype=float)
-            reached_data.append(hit)
-            jit = rng.uniform(-0.12, 0.12, hit.size + cens.size)
-            ax.scatter(i + jit[:hit.size], hit, color=col[m], s=18, zorder=3,
-                       label="reached tau" if i == 0 else None)
-            ax.scatter(i + jit[hit.size:], cens, color=col[m], marker="x", s=30, zorder=3,
-                       label="censored at budget" if i == 0 else None)
+            times = np.array([s.m["t_tau"] for s in ss], dtype=float)
+            reached = np.array([s.m["reached"] for s in ss], dtype=bool)
+            ev, surv = metrics.km_curve(times, reached)
+            x = np.concatenate([[0.0], ev, [budget if np.isfinite(budget) else (ev[-1] if ev.size else 1.0)]])
+            y = np.concatenate([[1.0], surv, [surv[-1] if surv.size else 1.0]])
             ms = t["methods"][m]["t_tau"]
-            med = ms["median"]
-            ax.annotate(f"{ms['n_reached']}/{ms['n']} reached\nmedian {'n.r.' if math.isinf(med) else f'{med:.3g}'}",
-                        xy=(i, 1.0), xycoords=("data", "axes fraction"), ha="center", va="bottom", fontsize=8)
-        nonempty = [(i, d) for i, d in enumerate(reached_data) if d.size]
-        if nonempty:
-            ax.boxplot([d for _, d in nonempty], positions=[i for i, _ in nonempty], widths=0.5,
-                       showfliers=False, medianprops={"color": "black"})
+            med = ms["km_median"]
+            ax.step(x, y, where="post", color=col[m],
+                    label=f"{m}: {ms['n_reached']}/{ms['n']} reached, KM median "
+                          + ("n.r." if not np.isfinite(med) else f"{med:.3g}"))
+            cens = times[~reached]
+            if cens.size:
+                ax.plot(cens, np.full(cens.size, y[-1]), "|", color=col[m], markersize=12)
+        ax.axhline(0.5, color="grey", linestyle="--", linewidth=1)
         if np.isfinite(budget):
-            ax.axhline(budget, color="grey", linestyle=":", linewidth=1, label="budget")
-        ax.set_xticks(range(len(methods)), methods)
-        ax.set_xlim(-0.6, len(methods) - 0.4)
-        ax.set_xlabel("method")
-        ax.set_ylabel("T@tau (study clock, s)")
-        ax.legend(fontsize=8, loc="lower right")
-        ax.set_title(f"{_title(t)}: T@tau (tau = {t['tau']:g})", pad=30, fontsize=10)
-        ax.grid(alpha=0.3, axis="y")
+            ax.axvline(budget, color="grey", linestyle=":", linewidth=1, label="budget")
+        ax.set_ylim(-0.02, 1.02)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=6))
+        ax.set_xlabel(f"time ({clock_unit(t['clock'])})")
+        ax.set_ylabel("fraction of seeds not yet at tau")
+        ax.legend(fontsize=7, loc="lower left")
+        ax.set_title(f"{_title(t)}: time to tau = {t['tau']:g} (Kaplan-Meier; ticks = censored)", fontsize=10)
+        ax.grid(alpha=0.3)
         fig.tight_layout()
         _save(pdf, fig)
 
@@ -320,13 +337,16 @@ def transfer(analysis: dict[str, Any], pdf: PdfPages) -> None:
            color=[fcol[r["family"]] for r in rows])
     a1.axhline(0, color="black", linewidth=0.8)
     a1.set_ylabel("AUC gain vs vanilla\n(paired median, IQR)")
-    red = np.array([r["t_tau_reduction"] for r in rows], dtype=float)
-    a2.bar(x, np.nan_to_num(100 * red), color=[fcol[r["family"]] for r in rows])
-    for i, v in enumerate(red):
+    ratio = np.array([r["t_tau_ratio"] for r in rows], dtype=float)
+    ci = np.array([r["t_tau_ratio_ci"] for r in rows], dtype=float).reshape(-1, 2)
+    a2.bar(x, np.nan_to_num(ratio), color=[fcol[r["family"]] for r in rows],
+           yerr=[np.nan_to_num(ratio - ci[:, 0]), np.nan_to_num(ci[:, 1] - ratio)], capsize=3)
+    for i, v in enumerate(ratio):
         if not np.isfinite(v):
-            a2.annotate("n.r.", xy=(i, 0), ha="center", va="bottom", fontsize=7)
-    a2.axhline(100 * metrics.CRITERIA["t_tau_reduction"], color="grey", linestyle="--", label="15% target")
-    a2.set_ylabel("median T@tau reduction (%)")
+            a2.annotate("n/a", xy=(i, 0), ha="center", va="bottom", fontsize=7)
+    a2.axhline(1 - metrics.CRITERIA["t_tau_reduction"], color="grey", linestyle="--", label="criterion (0.85)")
+    a2.axhline(1.0, color="black", linewidth=0.8)
+    a2.set_ylabel("paired T@tau ratio vs none\n(median, 95% CI)")
     a2.set_xticks(x, [f"{r['task']}\n{r['scheduler']}" for r in rows], rotation=30, ha="right", fontsize=7)
     a2.set_xlabel("task / scheduler")
     handles = [plt.Rectangle((0, 0), 1, 1, color=fcol[f]) for f in fams]
@@ -338,15 +358,18 @@ def transfer(analysis: dict[str, Any], pdf: PdfPages) -> None:
 
 
 def write_all(analysis: dict[str, Any], folder: Path) -> list[Path]:
-    """Write every figure kind to ``folder/<kind>.pdf``."""
+    """Write every figure kind to ``folder/<kind>.pdf`` and its first page to ``<kind>.png``."""
     folder.mkdir(parents=True, exist_ok=True)
     makers = {"best_so_far": best_so_far, "t_tau": t_tau, "survival": survival,
               "gradnorm_benefit": gradnorm_benefit, "hp_distributions": hp_distributions,
               "eta_sensitivity": eta_sensitivity, "transfer": transfer}
-    written = []
+    written: list[Path] = []
+    _PNG["written"] = written
     for name in FIGURES:
         path = folder / f"{name}.pdf"
+        _PNG["path"] = folder / f"{name}.png"
         with _pdf(path) as pdf:
             makers[name](analysis, pdf)
         written.append(path)
+    _PNG["path"] = None
     return written

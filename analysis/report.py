@@ -2,13 +2,19 @@
 
     python -m analysis.report RESULTS_DIR --out OUT
 
-Writes ``OUT/tables/*.tex`` (booktabs) and ``*.md``, ``OUT/figures/*.pdf`` and
-``OUT/summary.json`` (every number in the tables, the definitions used, and the warnings).
-Reads study folders only through :mod:`ohgw_bench.results`; the maths is in
-:mod:`ohgw_bench.metrics`.
+Writes ``OUT/summary.json`` (every number in the tables, the definitions used, warnings,
+excluded studies and the ``findings`` a README generator reads; schema in
+docs/results-format.md), ``OUT/tables/*.tex`` (complete ``table`` floats: booktabs, siunitx)
+and ``*.md``, ``OUT/figures/*.pdf`` (and a ``.png`` of each first page) and
+``OUT/studies.csv`` (one row per study with the command that reproduces it, see
+:mod:`analysis.export`). Studies are read once, through :func:`ohgw_bench.results.load_records`;
+the maths is in :mod:`ohgw_bench.metrics`.
 
-A tuple is (experiment, task, scheduler); a method is a variant label; every variant is
-compared with vanilla (``none``) of the same tuple on the seeds both have.
+A tuple is (experiment, task level, scheduler): the task level is the folder's (an experiment
+file's label, else the task id). Comparisons, each paired by seed (see :func:`comparison_pairs`):
+every warm-started arm against vanilla (``none``), and every ohgw-type arm against the
+controls with the same step settings (``ohgw-normalized`` vs ``random-normalized``,
+``prior-normalized``, ``sham-normalized`` or else ``sham``).
 """
 
 from __future__ import annotations
@@ -17,82 +23,45 @@ import argparse
 import math
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from analysis.common import AXES, VANILLA, Study, _col, _float, hp_values, make_study
 from ohgw_bench import metrics, results
+from ohgw_bench.errors import UserError
 
-VANILLA = "none"
 GRID_POINTS = 200
-EXCLUDED_STATUS = {"failed", "nan"}
 STUDY_KEYS = ("experiment", "task", "scheduler", "variant", "seed")
 COMPARED = ("t_tau", "auc", "final", "final_test")
+CONTROLS = ("random", "prior", "sham")
 
 DEFINITIONS = {
-    "tuple": "(experiment, task, scheduler); methods are variant labels; 'none' is vanilla",
+    "tuple": "(experiment, task level, scheduler); the task level is the folder's (experiment-file label, else task id); the scheduler its canonical name (aliases resolved); methods are variant labels; 'none' is vanilla",
+    "comparisons": "each warm-started arm vs 'none'; each ohgw-type arm 'ohgw<suffix>' also vs 'random<suffix>', 'prior<suffix>' and 'sham<suffix>' (else plain 'sham', which pays the same warm-start cost), where present; always paired by seed",
+    "budget": "study.json 'budget': the budget the study used (the task's default when none was given); reports after it are ignored by tables and figures alike",
+    "excluded": "a study whose summary 'ended' is neither 'budget spent' nor 'scheduler exhausted' (failure limit, interrupted) stopped early, so its T@tau and final score are not comparable: it is left out and listed",
     "best_so_far": "best finite validation metric reported so far (mode-aware), failed/nan reports ignored",
-    "t_tau": "first study-clock time the best-so-far reaches tau within the budget; otherwise censored at the budget",
-    "t_tau_median": "median over seeds with censored studies as +inf: 'not reached' unless more than half the seeds reach tau",
-    "t_tau_tests": "Wilcoxon and std of T@tau use censored studies at the budget (a lower bound of their true time)",
+    "t_tau": "first study-clock time the best-so-far reaches tau within the budget; otherwise right-censored at the budget",
+    "t_tau_km_median": "Kaplan-Meier median of T@tau over seeds (first event time where the KM survival estimate falls to 0.5 or below; 'not reached' (null) if it never does), reported beside frac_reached",
+    "frac_reached": "fraction of an arm's seeds that reach tau within the budget",
+    "t_tau_ratio": "paired median over seeds of T@tau(arm) / T@tau(baseline), censored studies at the budget (a lower bound); pairs censored on both sides dropped and counted (n_both_censored); 95% percentile bootstrap interval (4000 resamples of pairs, seed 0); < 1 means the arm is faster",
+    "t_tau_tests": "two-sided Wilcoxon signed-rank test of the per-seed log ratios (the same pairs as t_tau_ratio); std of T@tau uses censored studies at the budget",
     "auc": "(1/B) * integral_0^B s(t) dt, s = normalised best-so-far: 0 at the worst first value and 1 at the best value of the task (experiment, task) over all studies; 0 before the first report",
     "final": "best validation metric within the budget; final_test: test metric of that incumbent report",
-    "overhead": "extra_compute = warm-start seconds charged to the study clock / (busy worker seconds - those); *_per_step = median over trials of warm-start cost / plain training step; extra_peak_memory = max(warm-start peak, step peak) / step peak - 1",
+    "overhead_share": "warm-start compute over total compute, S/W: warm-start seconds charged to the study clock over the study's busy worker seconds (on the simulated clock, warm-start FLOPs over total FLOPs); the same as summary.json warm_start.share_of_worker_time; *_per_step = median over trials of warm-start cost / one plain training step",
+    "extra_peak_memory": "median over seeds of the study's peak resident memory per worker process (summary.json peak_rss_bytes) over the baseline arm's median, minus 1",
     "kl": "per hyperparameter, KL(variant || vanilla) between Gaussians fitted (mean, unbiased variance floored at 1e-6 range^2) in the unconstrained space (log for log-scale hps); chosen = each seed's final incumbent config, all = every evaluated trial's config; mean_shift in unit-cube units (fraction of the range)",
-    "wilcoxon": "two-sided signed-rank (scipy, zero differences dropped) over seeds present in both arms; Holm over tuples per (variant, metric)",
-    "criteria": "per tuple: median T@tau reduction >= 15% with Holm-adjusted p < 0.05; relative drop of the median final validation score <= 0.2%; median extra compute <= 5%; median extra peak memory <= 10%; std of T@tau inflated by <= 10%; comparisons on paired seeds",
-    "verdict": "criteria hold in >= 75% of the tuples, per variant",
+    "wilcoxon": "two-sided signed-rank (scipy, zero differences dropped) over seeds present in both arms; 'better' names the arm the signed median difference favours; Holm over tuples per (arm, baseline, metric)",
+    "p_attainable": "the smallest Holm-adjusted p the design allows: m * 2 / 2^n for n informative pairs and m tests in the Holm family; seeds_needed is the smallest n with m * 2 / 2^n < alpha",
+    "criteria": "per comparison: paired median T@tau ratio <= 0.85 with Holm-adjusted p < 0.05; relative drop of the median final validation score <= 0.2% (flagged final_below_resolution when 0.2% of the score is finer than the metric's resolution, the smallest gap between observed values); overhead share <= 5%; extra peak memory <= 10%; std of T@tau inflated by <= 10%",
+    "status": "holds (every criterion met); does not hold (a non-statistical criterion fails, or significance was attainable and the T@tau criterion fails); inconclusive (significance not attainable, vanilla reaches tau in fewer than half its seeds, or peak memory not recorded); not applicable (the arm's warm-start never ran: no trial nudged and none charged, e.g. RL without a hyper-gradient path)",
+    "verdict": "per arm vs none: holds when >= 75% of the applicable tuples hold; inconclusive when that is still reachable counting inconclusive tuples; does not hold otherwise",
     "benefit": "a trial's metric at its highest fidelity ranked among the trials of the same study with a report at that fidelity, mapped to [0, 1] with 1 = best",
     "survival": "fraction of a study's trials whose highest reported fidelity reaches each level; median over seeds",
 }
-
-
-@dataclass
-class Study:
-    """One complete study: its identity, reports, and the per-study metrics derived from them."""
-
-    path: str
-    experiment: str
-    task: str
-    scheduler: str
-    variant: str
-    seed: int
-    mode: str
-    tau: float
-    budget: float
-    clock: str
-    space: list[dict[str, Any]]
-    warm_start: dict[str, Any]
-    rows: pd.DataFrame
-    valid: pd.DataFrame = field(default_factory=pd.DataFrame)
-    trials: pd.DataFrame = field(default_factory=pd.DataFrame)
-    m: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def tuple_key(self) -> tuple[str, str, str]:
-        return (self.experiment, self.task, self.scheduler)
-
-    @property
-    def eta_h(self) -> float:
-        return _float(self.warm_start.get("eta_h"))
-
-
-def _float(x: Any) -> float:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return math.nan
-    return v
-
-
-def _col(df: pd.DataFrame, name: str) -> np.ndarray:
-    """A numeric column, or NaN where the column is absent or not a number."""
-    if name not in df.columns:
-        return np.full(len(df), np.nan)
-    return pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float)
 
 
 def _nanmax(x: np.ndarray) -> float:
@@ -103,47 +72,15 @@ class NoResults(Exception):
     """No complete study below the results directory."""
 
 
-def load_studies(results_dir: str | Path) -> list[Study]:
-    """Every complete study below ``results_dir``, with its reports (possibly none)."""
+def load_studies(results_dir: str | Path) -> tuple[list[Study], list[str], list[dict[str, Any]]]:
+    """(studies, warnings, excluded): every complete, comparable study below ``results_dir``."""
     root = Path(results_dir)
     if not root.is_dir():
         raise NoResults(f"{root} is not a directory")
-    df = results.load_results(root)
-    by_path = {p: g for p, g in df.groupby("path")} if "path" in df.columns else {}
-    out: list[Study] = []
-    for folder in results.find_studies(root):
-        study, _, summary = results.load_study(folder)
-        if summary is None:
-            continue
-        spec = study.get("spec", {}) or {}
-        task = study.get("task", {}) or {}
-        ws = dict(spec.get("warm_start") or {})
-        rows = by_path.get(str(folder), pd.DataFrame())
-        if "seq" in rows.columns:
-            rows = rows.sort_values("seq", kind="stable")
-        rows = rows.reset_index(drop=True)
-        variant = spec.get("variant_label") or ws.get("variant") or VANILLA
-        tau = spec.get("tau") if spec.get("tau") is not None else task.get("tau")
-        out.append(Study(
-            path=str(folder), experiment=str(spec.get("experiment", "")), task=str(spec.get("task", "")),
-            scheduler=str(spec.get("scheduler", "")), variant=str(variant), seed=int(spec["seed"]) if spec.get("seed") is not None else -1,
-            mode=str(task.get("mode", "min")), tau=_float(tau), budget=_float(spec.get("budget")),
-            clock=str(study.get("clock", "")), space=list(task.get("space") or []), warm_start=ws,
-            rows=rows, valid=_valid(rows),
-        ))
-    if not out:
+    records, warns, excluded = results.load_records(root)
+    if not records:
         raise NoResults(f"no complete studies under {root}")
-    return out
-
-
-def _valid(rows: pd.DataFrame) -> pd.DataFrame:
-    """Reports that carry a usable validation metric."""
-    if rows.empty:
-        return rows
-    ok = np.isfinite(_col(rows, "metric")) & np.isfinite(_col(rows, "time"))
-    if "status" in rows.columns:
-        ok &= ~rows["status"].astype(str).isin(EXCLUDED_STATUS).to_numpy()
-    return rows[ok]
+    return [make_study(r) for r in records], warns, excluded
 
 
 def _trials(s: Study) -> pd.DataFrame:
@@ -211,11 +148,13 @@ def study_metrics(s: Study) -> None:
         _col(trials, "ws.cost.seconds"), _col(trials, "ws.cost.flops"), _col(trials, "ws.cost.peak_bytes"),
         _col(trials, "ws.step_cost.seconds"), _col(trials, "ws.step_cost.flops"),
         _col(trials, "ws.step_cost.peak_bytes"), _col(trials, charged_col), _nanmax(_col(s.rows, "worker_time")))
-    if s.variant != VANILLA and m["overhead"]["n_warm_starts"] == 0:
-        m["overhead"]["extra_compute"] = math.nan
     if s.variant == VANILLA:
-        m["overhead"]["extra_compute"] = 0.0
-        m["overhead"]["extra_peak_memory"] = 0.0
+        m["overhead"]["overhead_share"] = 0.0
+    applied = trials["ws.applied"].fillna(False).astype(bool).to_numpy() if "ws.applied" in trials.columns \
+        else np.zeros(len(trials), bool)
+    paid = (np.nan_to_num(_col(trials, "ws.cost.seconds")) > 0) | (np.nan_to_num(_col(trials, "ws.sim_seconds")) > 0)
+    m["n_warm_starts_ran"] = int(np.sum(applied | paid))  # nudged, or paid for (sham): the warm-start ran
+    m["peak_rss_bytes"] = s.peak_rss
     s.m = m
 
 
@@ -227,9 +166,7 @@ def _auc_refs(studies: list[Study]) -> dict[tuple[str, str], tuple[float, float]
         groups.setdefault((s.experiment, s.task), []).append(s)
     for key, ss in groups.items():
         firsts = [s.m["first_value"] for s in ss]
-        alls = np.concatenate([_col(s.valid, "metric")[_col(s.valid, "time") <= s.budget]
-                               if np.isfinite(s.budget) else _col(s.valid, "metric")
-                               for s in ss] or [np.array([])])
+        alls = np.concatenate([_col(s.valid, "metric") for s in ss] or [np.array([])])
         refs[key] = metrics.auc_references(firsts, alls, ss[0].mode)
     return refs
 
@@ -247,9 +184,6 @@ def _curve(s: Study, axis: str, grid: np.ndarray, what: str = "metric") -> np.nd
         return metrics.step_at(ts, _col(valid, "test_metric")[inc], grid)
     ts, b = metrics.best_so_far(x, v, s.mode)
     return metrics.step_at(ts, b, grid)
-
-
-AXES = {"time": "study clock (s)", "time_wall": "wall clock (s)", "worker_time": "worker-hours"}
 
 
 def _band(curves: np.ndarray) -> dict[str, list[float]]:
@@ -283,7 +217,7 @@ def curves_for_tuple(ss: list[Study]) -> dict[str, Any]:
         if axis == "time" and np.isfinite(budget):
             hi = budget
         else:
-            vals = [np.nanmax(_col(s.rows, axis)) for s in ss if len(s.rows) and np.isfinite(_col(s.rows, axis)).any()]
+            vals = [np.nanmax(_col(s.valid, axis)) for s in ss if len(s.valid) and np.isfinite(_col(s.valid, axis)).any()]
             hi = max(vals, default=math.nan)
             if axis == "worker_time":
                 hi = hi / 3600.0
@@ -299,14 +233,6 @@ def curves_for_tuple(ss: list[Study]) -> dict[str, Any]:
                 per[variant]["test"] = _band(ct)
         out[axis] = {"grid": grid.tolist(), "methods": per}
     return out
-
-
-def hp_values(group: list[Study], name: str, chosen: bool) -> np.ndarray:
-    """Native values of one hyperparameter: each study's final incumbent, or every evaluated trial."""
-    if chosen:
-        return np.array([s.m["incumbent_config"].get(name, math.nan) for s in group], dtype=float)
-    vals = [_col(s.trials, f"config.{name}") for s in group if not s.trials.empty]
-    return np.concatenate(vals) if vals else np.array([])
 
 
 def _kl_rows(ss: list[Study], variant: str) -> list[dict[str, Any]]:
@@ -327,6 +253,37 @@ def _kl_rows(ss: list[Study], variant: str) -> list[dict[str, Any]]:
     return rows
 
 
+def comparison_pairs(variants: list[str] | set[str]) -> list[tuple[str, str]]:
+    """(arm, baseline) pairs to compare within one tuple.
+
+    Every arm other than ``none`` against ``none``. An ohgw-type arm (``ohgw`` or
+    ``ohgw<suffix>``, the suffix encoding its step settings) also against each control with the
+    same suffix (``random<suffix>``, ``prior<suffix>``, ``sham<suffix>``), and against plain
+    ``sham`` when no ``sham<suffix>`` exists: sham pays the ohgw arm's warm-start cost and never
+    moves the config, so its step settings do not matter. Controls absent from the tuple are
+    skipped.
+    """
+    vs = set(variants)
+    out: list[tuple[str, str]] = []
+    for v in sorted(vs):
+        if v == VANILLA:
+            continue
+        if VANILLA in vs:
+            out.append((v, VANILLA))
+        if v == "ohgw" or v.startswith("ohgw-"):
+            suffix = v[len("ohgw"):]
+            for ctrl in CONTROLS:
+                if ctrl + suffix in vs:
+                    out.append((v, ctrl + suffix))
+                elif ctrl == "sham" and "sham" in vs:
+                    out.append((v, "sham"))
+    return out
+
+
+def comparison_name(variant: str, baseline: str) -> str:
+    return f"{variant} vs {baseline}"
+
+
 def _seed_warnings(key: tuple[str, str, str], ss: list[Study]) -> list[str]:
     seeds: dict[str, set[int]] = {}
     for s in ss:
@@ -338,68 +295,95 @@ def _seed_warnings(key: tuple[str, str, str], ss: list[Study]) -> list[str]:
         if len(sd) < most:
             warns.append(f"{label}: method {variant} has {len(sd)} seeds, others up to {most}")
     if VANILLA not in seeds:
-        warns.append(f"{label}: no vanilla ('{VANILLA}') studies; variants are not compared")
-        return warns
-    for variant, sd in sorted(seeds.items()):
-        if variant == VANILLA:
-            continue
-        only_v = sorted(sd - seeds[VANILLA])
-        only_0 = sorted(seeds[VANILLA] - sd)
+        warns.append(f"{label}: no vanilla ('{VANILLA}') studies; arms are not compared with vanilla")
+    for variant, base in comparison_pairs(seeds):
+        only_v = sorted(seeds[variant] - seeds[base])
+        only_0 = sorted(seeds[base] - seeds[variant])
         if only_v:
-            warns.append(f"{label}: {variant} seeds {only_v} have no vanilla pair")
+            warns.append(f"{label}: {variant} seeds {only_v} have no {base} pair")
         if only_0:
-            warns.append(f"{label}: {variant} lacks seeds {only_0} that vanilla has")
+            warns.append(f"{label}: {variant} lacks seeds {only_0} that {base} has")
     return warns
 
 
-def _method_summary(ss: list[Study]) -> dict[str, Any]:
+def _t_tau_summary(ss: list[Study]) -> dict[str, Any]:
     t = [s.m["t_tau"] for s in ss]
     r = [s.m["reached"] for s in ss]
+    out = metrics.censored_summary(t, r)
+    out["km_median"] = metrics.km_median(t, r)
+    out["km_median_not_reached"] = bool(len(ss) and math.isinf(out["km_median"]))
+    return out
+
+
+def _method_summary(ss: list[Study]) -> dict[str, Any]:
     out = {
         "n_seeds": len(ss),
         "seeds": sorted(s.seed for s in ss),
-        "t_tau": metrics.censored_summary(t, r),
+        "t_tau": _t_tau_summary(ss),
         "auc": metrics.median_iqr([s.m["auc"] for s in ss]),
         "final": metrics.median_iqr([s.m["final"] for s in ss]),
         "final_test": metrics.median_iqr([s.m["final_test"] for s in ss]),
+        "peak_rss_bytes": metrics.median_iqr([s.m["peak_rss_bytes"] for s in ss]),
+        "n_warm_starts": int(sum(s.m["overhead"]["n_warm_starts"] for s in ss)),
     }
-    for k in ("extra_compute", "seconds_per_step", "flops_per_step", "peak_per_step", "extra_peak_memory"):
+    for k in ("overhead_share", "seconds_per_step", "flops_per_step", "peak_per_step"):
         out[k] = metrics.median_iqr([s.m["overhead"][k] for s in ss])
     return out
 
 
-def _compare(base: list[Study], var: list[Study]) -> dict[str, Any]:
-    """Paired comparison of a variant with vanilla on the seeds both have."""
+def _better(diff: float, higher_is_better: bool, arm: str, base: str) -> str | None:
+    """Which arm the signed median difference favours (None without a difference)."""
+    if not np.isfinite(diff):
+        return None
+    if diff == 0:
+        return "tie"
+    return arm if (diff > 0) == higher_is_better else base
+
+
+def _compare(base: list[Study], var: list[Study], resolution: float) -> dict[str, Any]:
+    """Paired comparison of an arm with a baseline arm on the seeds both have."""
     b = {s.seed: s for s in base}
     v = {s.seed: s for s in var}
     seeds = sorted(set(b) & set(v))
     pb, pv = [b[k] for k in seeds], [v[k] for k in seeds]
     budget = pb[0].budget if pb else math.nan
-
-    def censored_at_budget(group: list[Study]) -> np.ndarray:
-        return np.array([s.m["t_tau"] if s.m["reached"] else s.budget for s in group], dtype=float)
-
+    arm, bname = (pv[0].variant, pb[0].variant) if pb else ("", "")
+    mode = pb[0].mode if pb else "min"
+    ratio = metrics.paired_ratio([s.m["t_tau"] for s in pv], [s.m["reached"] for s in pv],
+                                 [s.m["t_tau"] for s in pb], [s.m["reached"] for s in pb], budget)
+    lr = np.asarray(ratio.pop("log_ratios"), dtype=float)
     values = {
-        "t_tau": (censored_at_budget(pv), censored_at_budget(pb)),
         "auc": (np.array([s.m["auc"] for s in pv]), np.array([s.m["auc"] for s in pb])),
         "final": (np.array([s.m["final"] for s in pv]), np.array([s.m["final"] for s in pb])),
         "final_test": (np.array([s.m["final_test"] for s in pv]), np.array([s.m["final_test"] for s in pb])),
     }
-    tests = {k: metrics.paired_wilcoxon(x, y) for k, (x, y) in values.items()}
-    tb = metrics.censored_summary([s.m["t_tau"] for s in pb], [s.m["reached"] for s in pb])
-    tv = metrics.censored_summary([s.m["t_tau"] for s in pv], [s.m["reached"] for s in pv])
-    mode = pb[0].mode if pb else "min"
+    tests = {"t_tau": metrics.paired_wilcoxon(lr, np.zeros_like(lr))}
+    tests["t_tau"]["better"] = _better(tests["t_tau"]["median_diff"], False, arm, bname)
+    tests["t_tau"]["difference"] = "median log ratio of T@tau (arm / baseline)"
+    for k, (x, y) in values.items():
+        tests[k] = metrics.paired_wilcoxon(x, y)
+        higher = k == "auc" or mode == "max"
+        tests[k]["better"] = _better(tests[k]["median_diff"], higher, arm, bname)
+        tests[k]["difference"] = f"median of {k}(arm) - {k}(baseline)"
     fb = metrics.median_iqr(values["final"][1])["median"]
     fv = metrics.median_iqr(values["final"][0])["median"]
+    peak_b = metrics.median_iqr([s.m["peak_rss_bytes"] for s in pb])["median"]
+    peak_v = metrics.median_iqr([s.m["peak_rss_bytes"] for s in pv])["median"]
     return {
+        "variant": arm, "baseline": bname,
         "paired_seeds": seeds,
-        "t_tau_vanilla": tb, "t_tau_variant": tv,
-        "t_tau_reduction": metrics.t_tau_reduction(tb["median"], tv["median"]),
-        "std_vanilla": metrics.std_censored_at_budget([s.m["t_tau"] for s in pb], [s.m["reached"] for s in pb], budget),
+        "t_tau_baseline": _t_tau_summary(pb), "t_tau_variant": _t_tau_summary(pv),
+        "t_tau_ratio": ratio,
+        "std_baseline": metrics.std_censored_at_budget([s.m["t_tau"] for s in pb], [s.m["reached"] for s in pb], budget),
         "std_variant": metrics.std_censored_at_budget([s.m["t_tau"] for s in pv], [s.m["reached"] for s in pv], budget),
+        "final_baseline": fb, "final_variant": fv,
         "final_drop": metrics.relative_drop(fb, fv, mode),
-        "extra_compute": metrics.median_iqr([s.m["overhead"]["extra_compute"] for s in pv])["median"],
-        "extra_peak_memory": metrics.median_iqr([s.m["overhead"]["extra_peak_memory"] for s in pv])["median"],
+        "final_resolution": resolution,
+        "overhead_share": metrics.median_iqr([s.m["overhead"]["overhead_share"] for s in pv])["median"],
+        "overhead_share_baseline": metrics.median_iqr([s.m["overhead"]["overhead_share"] for s in pb])["median"],
+        "peak_rss_bytes": peak_v, "peak_rss_bytes_baseline": peak_b,
+        "extra_peak_memory": peak_v / peak_b - 1.0 if np.isfinite(peak_v) and np.isfinite(peak_b) and peak_b > 0 else math.nan,
+        "applicable": any(s.m["n_warm_starts_ran"] > 0 for s in pv),
         "auc_gain": metrics.median_iqr(values["auc"][0] - values["auc"][1]),
         "tests": tests,
     }
@@ -418,7 +402,7 @@ def _survival(ss: list[Study]) -> dict[str, Any]:
 
 def analyse(results_dir: str | Path) -> dict[str, Any]:
     """Every number of the report, as plain data (what summary.json holds) plus the studies."""
-    studies = load_studies(results_dir)
+    studies, warns, excluded = load_studies(results_dir)
     for s in studies:
         study_metrics(s)
     refs = _auc_refs(studies)
@@ -430,71 +414,115 @@ def analyse(results_dir: str | Path) -> dict[str, Any]:
     groups: dict[tuple[str, str, str], list[Study]] = {}
     for s in studies:
         groups.setdefault(s.tuple_key, []).append(s)
-    warns: list[str] = []
     tuples: list[dict[str, Any]] = []
     for key in sorted(groups):
         ss = groups[key]
         warns += _seed_warnings(key, ss)
+        budgets = sorted({s.budget for s in ss})
+        if len(budgets) > 1:
+            warns.append(f"{'/'.join(key)}: studies used different budgets {budgets}; comparisons censor each pair at its baseline's")
         variants = sorted({s.variant for s in ss}, key=lambda v: (v != VANILLA, v))
+        task = ss[0].record.task_info
+        resolution = metrics.metric_resolution(np.concatenate([_col(s.valid, "metric") for s in ss]))
         entry: dict[str, Any] = {
-            "experiment": key[0], "task": key[1], "scheduler": key[2], "mode": ss[0].mode,
+            "experiment": key[0], "task": key[1], "scheduler": key[2], "task_id": task.get("id"),
+            "metric": task.get("metric"), "mode": ss[0].mode,
             "tau": ss[0].tau, "budget": ss[0].budget, "clock": ss[0].clock,
             "auc_refs": {"best": refs[(key[0], key[1])][0], "worst_first": refs[(key[0], key[1])][1]},
             "methods": {v: _method_summary([s for s in ss if s.variant == v]) for v in variants},
             "comparisons": {}, "kl": {},
         }
-        base = [s for s in ss if s.variant == VANILLA]
-        if base:
-            for v in variants:
-                if v == VANILLA:
-                    continue
-                var = [s for s in ss if s.variant == v]
-                cmp_ = _compare(base, var)
-                if not cmp_["paired_seeds"]:
-                    continue
-                entry["comparisons"][v] = cmp_
+        for v, bname in comparison_pairs(variants):
+            var = [s for s in ss if s.variant == v]
+            base = [s for s in ss if s.variant == bname]
+            cmp_ = _compare(base, var, resolution)
+            if not cmp_["paired_seeds"]:
+                continue
+            entry["comparisons"][comparison_name(v, bname)] = cmp_
+            if bname == VANILLA:
                 entry["kl"][v] = _kl_rows(ss, v)
         entry["curves"] = curves_for_tuple(ss)
         entry["survival"] = _survival(ss)
         tuples.append(entry)
-    _holm_and_criteria(tuples)
-    few = [f"{t['task']}/{t['scheduler']}/{v}" for t in tuples for v, c in t["comparisons"].items()
-           if c["tests"]["t_tau"]["n_nonzero"] < 6]
-    if few:
-        warns.append(f"{len(few)} comparisons have fewer than 6 informative seed pairs, so their two-sided "
-                     f"Wilcoxon p cannot fall below 0.05 (smallest possible: 2/2^n): {', '.join(few[:6])}"
-                     + (" ..." if len(few) > 6 else ""))
+    power = _holm_and_criteria(tuples)
+    for exp, pw in sorted(power.items()):
+        if pw["underpowered"]:
+            warns.append(f"experiment {exp}: with {pw['min_pairs']}-{pw['max_pairs']} informative seed pairs and up to {pw['tests_per_family']} "
+                         f"tuples per Holm family no comparison can reach p < {metrics.CRITERIA['p_value']}: "
+                         f"at least {pw['seeds_needed']} informative seed pairs are needed")
+    verdicts = _verdicts(tuples)
     return {"results_dir": str(results_dir), "n_studies": len(studies), "definitions": DEFINITIONS,
-            "thresholds": dict(metrics.CRITERIA), "tuples": tuples, "verdicts": _verdicts(tuples),
-            "warnings": warns, "studies": studies}
+            "thresholds": dict(metrics.CRITERIA), "tuples": tuples, "verdicts": verdicts,
+            "findings": findings(tuples), "power": power, "warnings": warns, "excluded": excluded,
+            "studies": studies}
 
 
-def _holm_and_criteria(tuples: list[dict[str, Any]]) -> None:
-    """Holm-adjust each (variant, metric) family over tuples, then evaluate the criteria."""
-    families: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for t in tuples:
-        for v, c in t["comparisons"].items():
-            for k in COMPARED:
-                families.setdefault((v, k), []).append(c["tests"][k])
-    for fam in families.values():
-        adj = metrics.holm([x["p"] for x in fam])
-        for x, a in zip(fam, adj):
-            x["p_holm"] = float(a)
+def _holm_and_criteria(tuples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Holm-adjust each (arm, baseline, metric) family over tuples, evaluate the criteria, and
+    return per experiment how many seeds significance needs."""
+    families: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
     for t in tuples:
         for c in t["comparisons"].values():
+            for k in COMPARED:
+                families.setdefault((t["experiment"], c["variant"], c["baseline"], k), []).append(c["tests"][k])
+    for fam in families.values():
+        adj = metrics.holm([x["p"] for x in fam])
+        m = int(np.isfinite([x["p"] for x in fam]).sum())
+        for x, a in zip(fam, adj):
+            x["p_holm"] = float(a)
+            x["holm_family_size"] = m
+    power: dict[str, Any] = {}
+    for t in tuples:
+        for c in t["comparisons"].values():
+            tt = c["tests"]["t_tau"]
+            m = max(tt["holm_family_size"], 1)
+            n = c["t_tau_ratio"]["n_used"]
+            attainable = metrics.best_holm_p(n, m)
             c["criteria"] = metrics.success_criteria(
-                t_tau_vanilla=c["t_tau_vanilla"], t_tau_variant=c["t_tau_variant"],
-                p_t_tau=c["tests"]["t_tau"]["p_holm"], final_drop=c["final_drop"],
-                extra_compute=c["extra_compute"], extra_peak_memory=c["extra_peak_memory"],
-                std_vanilla=c["std_vanilla"], std_variant=c["std_variant"])
+                ratio=c["t_tau_ratio"], p_t_tau=tt["p_holm"], p_attainable=attainable,
+                vanilla_frac_reached=c["t_tau_baseline"]["frac_reached"], final_drop=c["final_drop"],
+                final_resolution=c["final_resolution"], final_vanilla=c["final_baseline"],
+                overhead_share=c["overhead_share"], extra_peak_memory=c["extra_peak_memory"],
+                std_vanilla=c["std_baseline"], std_variant=c["std_variant"], applicable=c["applicable"])
+            c["status"] = c["criteria"]["status"]
+            pw = power.setdefault(t["experiment"], {"tests_per_family": 0, "min_pairs": None, "max_pairs": 0})
+            pw["tests_per_family"] = max(pw["tests_per_family"], m)
+            pw["min_pairs"] = n if pw["min_pairs"] is None else min(pw["min_pairs"], n)
+            pw["max_pairs"] = max(pw["max_pairs"], n)
+    for pw in power.values():
+        pw["seeds_needed"] = metrics.seeds_needed(pw["tests_per_family"])
+        pw["best_holm_p"] = metrics.best_holm_p(pw["max_pairs"], pw["tests_per_family"])
+        pw["underpowered"] = pw["best_holm_p"] >= metrics.CRITERIA["p_value"]
+    return power
 
 
 def _verdicts(tuples: list[dict[str, Any]]) -> dict[str, Any]:
-    holds: dict[str, list[bool]] = {}
+    """Per arm, over the tuples where it is compared with vanilla."""
+    st: dict[str, list[str]] = {}
     for t in tuples:
-        for v, c in t["comparisons"].items():
-            holds.setdefault(v, []).append(c["criteria"]["holds"])
-    return {v: metrics.verdict(h) for v, h in sorted(holds.items())}
+        for c in t["comparisons"].values():
+            if c["baseline"] == VANILLA:
+                st.setdefault(c["variant"], []).append(c["status"])
+    return {v: metrics.verdict(h) for v, h in sorted(st.items())}
+
+
+def findings(tuples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One flat row per (experiment, task, scheduler, comparison): what a README table shows."""
+    out = []
+    for t in tuples:
+        for name, c in t["comparisons"].items():
+            r = c["t_tau_ratio"]
+            out.append({"experiment": t["experiment"], "task": t["task"], "scheduler": t["scheduler"],
+                        "comparison": name, "variant": c["variant"], "baseline": c["baseline"],
+                        "n_pairs": r["n_pairs"], "n_used": r["n_used"],
+                        "t_tau_ratio": r["median"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+                        "p": c["tests"]["t_tau"]["p"], "p_holm": c["tests"]["t_tau"]["p_holm"],
+                        "better": c["tests"]["t_tau"]["better"],
+                        "p_attainable": c["criteria"]["p_attainable"], "status": c["status"],
+                        "overhead_share": c["overhead_share"],
+                        "frac_reached_variant": c["t_tau_variant"]["frac_reached"],
+                        "frac_reached_baseline": c["t_tau_baseline"]["frac_reached"]})
+    return out
 
 
 def eta_sweeps(studies: list[Study]) -> list[dict[str, Any]]:
@@ -534,12 +562,13 @@ def transfer(analysis: dict[str, Any]) -> dict[str, Any]:
     labels = {s.variant for s in arm if s.eta_h == eta}
     rows = []
     for t in analysis["tuples"]:
-        for v, c in t["comparisons"].items():
-            if v not in labels:
+        for c in t["comparisons"].values():
+            if c["variant"] not in labels or c["baseline"] != VANILLA:
                 continue
             rows.append({"experiment": t["experiment"], "task": t["task"], "family": family(t["task"]),
-                         "scheduler": t["scheduler"], "variant": v, "auc_gain": c["auc_gain"],
-                         "t_tau_reduction": c["t_tau_reduction"], "holds": c["criteria"]["holds"]})
+                         "scheduler": t["scheduler"], "variant": c["variant"], "auc_gain": c["auc_gain"],
+                         "t_tau_ratio": c["t_tau_ratio"]["median"], "t_tau_ratio_ci":
+                         [c["t_tau_ratio"]["ci_low"], c["t_tau_ratio"]["ci_high"]], "status": c["status"]})
     return {"eta_h": eta, "rows": rows}
 
 
@@ -549,21 +578,23 @@ def family(task: str) -> str:
 
 
 def write_report(analysis: dict[str, Any], out: Path, with_figures: bool = True) -> dict[str, Any]:
-    """Write tables, figures (unless ``with_figures`` is false) and summary.json; return the summary."""
-    from analysis import figures, tables
+    """Write tables, figures (unless ``with_figures`` is false), studies.csv and summary.json."""
+    from analysis import export, figures, tables
 
     out.mkdir(parents=True, exist_ok=True)
     analysis["eta_sweeps"] = eta_sweeps(analysis["studies"])
     analysis["transfer"] = transfer(analysis)
     table_files = tables.write_all(analysis, out / "tables")
     figure_files = figures.write_all(analysis, out / "figures") if with_figures else []
+    csv_path = export.write_csv(analysis["studies"], out / "studies.csv", Path(analysis["results_dir"]))
     summary = {k: v for k, v in analysis.items() if k != "studies"}
     summary["tables"] = {name: recs for name, recs in analysis["table_records"].items()}
     summary.pop("table_records", None)
     for t in summary["tuples"]:
         t.pop("curves", None)
     summary["files"] = {"tables": [str(p.relative_to(out)) for p in table_files],
-                        "figures": [str(p.relative_to(out)) for p in figure_files]}
+                        "figures": [str(p.relative_to(out)) for p in figure_files],
+                        "studies": str(csv_path.relative_to(out))}
     results.write_json_atomic(out / "summary.json", summary)
     return summary
 
@@ -571,24 +602,30 @@ def write_report(analysis: dict[str, Any], out: Path, with_figures: bool = True)
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis.report", description=__doc__.splitlines()[0])
     parser.add_argument("results_dir")
-    parser.add_argument("--out", required=True, help="output folder for tables/, figures/ and summary.json")
-    parser.add_argument("--no-figures", action="store_true", help="write tables and summary.json only")
+    parser.add_argument("--out", required=True, help="output folder for summary.json, tables/, figures/, studies.csv")
+    parser.add_argument("--no-figures", action="store_true", help="write tables, studies.csv and summary.json only")
     args = parser.parse_args(argv)
     try:
         analysis = analyse(args.results_dir)
-    except NoResults as e:
+    except (NoResults, UserError) as e:
         print(f"analysis.report: {e}", file=sys.stderr)
         return 2
     for w in analysis["warnings"]:
         print(f"warning: {w}", file=sys.stderr)
     out = Path(args.out)
     summary = write_report(analysis, out, with_figures=not args.no_figures)
-    print(f"{summary['n_studies']} studies in {len(summary['tuples'])} (experiment, task, scheduler) tuples")
+    print(f"{summary['n_studies']} studies in {len(summary['tuples'])} (experiment, task, scheduler) tuples"
+          + (f"; {len(summary['excluded'])} excluded (ended early)" if summary["excluded"] else ""))
     for v, vd in summary["verdicts"].items():
-        word = "HOLDS" if vd["holds"] else "does not hold"
-        print(f"  {v}: criteria hold in {vd['n_hold']}/{vd['n_tuples']} tuples -> {word}")
+        print(f"  {v} vs none: {vd['status']} ({vd['n_hold']}/{vd['n_applicable']} applicable tuples hold, "
+              f"{vd['n_inconclusive']} inconclusive, {vd['n_not_applicable']} not applicable)")
+    for exp, pw in sorted(summary["power"].items()):
+        print(f"  {exp}: {pw['min_pairs']}-{pw['max_pairs']} informative seed pairs, Holm families of up to "
+              f"{pw['tests_per_family']}; significance needs at least {pw['seeds_needed']} seed pairs"
+              + (" (NOT attainable here)" if pw["underpowered"] else ""))
     print(f"tables:  {out / 'tables'} ({len(summary['files']['tables'])} files)")
     print(f"figures: {out / 'figures'} ({len(summary['files']['figures'])} files)")
+    print(f"studies: {out / 'studies.csv'}")
     print(f"summary: {out / 'summary.json'}")
     if summary["warnings"]:
         print(f"{len(summary['warnings'])} warnings (stderr, and summary.json 'warnings')")

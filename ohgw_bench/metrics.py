@@ -8,10 +8,9 @@ Definitions used throughout (each function restates the one it implements):
 - best-so-far b(t): the best finite validation metric reported at or before t (mode-aware);
   undefined (NaN) before the first report.
 - T@tau: the first report time at which b(t) reaches tau (``<= tau`` for min, ``>= tau`` for
-  max) within the budget. A study that never does is right-censored at the budget. Summaries
-  treat a censored study as T = +inf: the median is finite only when more than half of the
-  seeds reach tau, otherwise it is "not reached". With one common budget every censoring time
-  lies after every event, so this is the empirical median of the complete data.
+  max) within the budget. A study that never does is right-censored at the budget. Medians
+  are Kaplan-Meier medians (:func:`km_median`), reported beside the fraction reaching tau;
+  paired comparisons use the median of per-seed ratios (:func:`paired_ratio`).
 - normalised AUC: (1/B) * integral over [0, B] of s(t), where s(t) = (w - b(t)) / (w - beta)
   for min and (b(t) - w) / (beta - w) for max, s = 0 before the first report, clipped to
   [0, 1]. beta is the best value and w the worst first-report value of the task over every
@@ -38,7 +37,7 @@ CRITERIA = {
     "t_tau_reduction": 0.15,
     "p_value": 0.05,
     "final_drop": 0.002,
-    "extra_compute": 0.05,
+    "overhead_share": 0.05,
     "extra_peak_memory": 0.10,
     "std_inflation": 0.10,
     "verdict_fraction": 0.75,
@@ -236,9 +235,11 @@ def overhead(ws_seconds: ArrayLike, ws_flops: ArrayLike, ws_peak: ArrayLike,
              charged_seconds: ArrayLike, study_worker_seconds: float) -> dict[str, float]:
     """Warm-start overhead of one study from one record per trial.
 
-    - ``extra_compute``: warm-start time charged to the study clock over the rest of the busy
-      worker time (on the simulated clock time is FLOPs over a fixed throughput, so this is
-      also the FLOPs fraction); what the same trials would have cost without warm-starts.
+    - ``overhead_share``: the proposal's overhead, warm-start compute over total compute: S / W
+      with S the warm-start seconds charged to the study clock and W the study's busy worker
+      seconds (which include S). On the simulated clock time is counted FLOPs over a fixed
+      throughput, so this is warm-start FLOPs over total FLOPs. The same definition as
+      summary.json's ``warm_start.share_of_worker_time``.
     - ``*_per_step``: median over trials of warm-start cost / one plain training step.
     - ``extra_peak_memory``: the study's peak (max of warm-start and plain-step peaks) over the
       plain-step peak, minus one.
@@ -254,8 +255,8 @@ def overhead(ws_seconds: ArrayLike, ws_flops: ArrayLike, ws_peak: ArrayLike,
     ssec, sfl, spk = arr(step_seconds), arr(step_flops), arr(step_peak)
     charged = arr(charged_seconds)
     total_charged = float(np.nansum(charged))
-    rest = study_worker_seconds - total_charged
-    extra = total_charged / rest if np.isfinite(rest) and rest > 0 else math.nan
+    share = (total_charged / study_worker_seconds
+             if np.isfinite(study_worker_seconds) and study_worker_seconds > 0 else math.nan)
     step_peak_max = float(np.nanmax(spk)) if np.isfinite(spk).any() else math.nan
     ws_peak_max = float(np.nanmax(wpk)) if np.isfinite(wpk).any() else math.nan
     if np.isfinite(step_peak_max) and step_peak_max > 0:
@@ -270,7 +271,7 @@ def overhead(ws_seconds: ArrayLike, ws_flops: ArrayLike, ws_peak: ArrayLike,
         "ws_peak_bytes": ws_peak_max,
         "charged_seconds": total_charged,
         "worker_seconds": float(study_worker_seconds),
-        "extra_compute": extra,
+        "overhead_share": share,
         "seconds_per_step": ratio_median(wsec, ssec),
         "flops_per_step": ratio_median(wfl, sfl),
         "peak_per_step": ratio_median(wpk, spk),
@@ -409,33 +410,156 @@ def t_tau_reduction(median_vanilla: float, median_variant: float) -> float:
     return 1.0 - median_variant / median_vanilla
 
 
-def success_criteria(*, t_tau_vanilla: Mapping[str, float], t_tau_variant: Mapping[str, float],
-                     p_t_tau: float, final_drop: float, extra_compute: float,
-                     extra_peak_memory: float, std_vanilla: float, std_variant: float,
-                     thresholds: Mapping[str, float] = CRITERIA) -> dict[str, Any]:
-    """The proposal's criteria for one (task, scheduler) tuple; each criterion and their AND.
+def km_curve(times: ArrayLike, reached: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Kaplan-Meier estimate of P(T@tau > t): (event times, survival just after each).
 
-    T@tau: reduction of the median >= 15% with p < 0.05; when vanilla's median is not reached
-    but the variant's is, the reduction is NaN and the criterion holds if p < 0.05 (the variant
-    reaches tau in most seeds and vanilla does not). Std inflation compares T@tau standard
-    deviations with censored values set to the budget (a lower bound of the true time).
-    A criterion whose inputs are missing does not hold.
+    Censored studies (never reached tau) leave the risk set at their censoring time; on a tie
+    the event is counted first (the survival-analysis convention).
+    """
+    t = np.asarray(times, dtype=float)
+    r = np.asarray(reached, dtype=bool)
+    ok = np.isfinite(t)
+    t, r = t[ok], r[ok]
+    if t.size == 0:
+        return np.array([]), np.array([])
+    ev_times = np.unique(t[r])
+    surv = []
+    s = 1.0
+    for e in ev_times:
+        at_risk = int(np.sum(t >= e))
+        d = int(np.sum((t == e) & r))
+        s *= 1.0 - d / at_risk
+        surv.append(s)
+    return ev_times, np.asarray(surv, dtype=float)
+
+
+def km_median(times: ArrayLike, reached: ArrayLike) -> float:
+    """Kaplan-Meier median of T@tau: the first event time where survival falls to 0.5 or below.
+
+    +inf when the estimate never falls that far (fewer than half reach tau, in effect); NaN
+    with no studies. With one common budget every censoring follows every event and this is
+    the plain median with censored studies as +inf; with differing budgets it is not.
+    """
+    ev, surv = km_curve(times, reached)
+    if np.asarray(times).size == 0:
+        return math.nan
+    below = np.flatnonzero(surv <= 0.5)
+    return float(ev[below[0]]) if below.size else math.inf
+
+
+def paired_ratio(variant_t: ArrayLike, variant_reached: ArrayLike, vanilla_t: ArrayLike,
+                 vanilla_reached: ArrayLike, budget: float, n_boot: int = 4000, seed: int = 0,
+                 level: float = 0.95) -> dict[str, Any]:
+    """Paired median of per-seed T@tau ratios (variant / baseline) with a bootstrap interval.
+
+    Censored pairs: a study that never reached tau counts at the budget (a lower bound of its
+    time), so a pair with one censored side gives a bounded ratio (``n_one_censored``); a pair
+    censored on both sides carries no information about the ratio and is dropped
+    (``n_both_censored``). The interval is the percentile bootstrap of the median over pairs
+    (``n_boot`` resamples, fixed ``seed`` so the report is reproducible). ``log_ratios`` are the
+    per-pair values the Wilcoxon test of T@tau uses.
+    """
+    vt, vr = np.asarray(variant_t, dtype=float), np.asarray(variant_reached, dtype=bool)
+    bt, br = np.asarray(vanilla_t, dtype=float), np.asarray(vanilla_reached, dtype=bool)
+    vt = np.where(vr, vt, budget)
+    bt = np.where(br, bt, budget)
+    both = ~vr & ~br
+    use = ~both & np.isfinite(vt) & np.isfinite(bt) & (vt > 0) & (bt > 0)
+    lr = np.log(vt[use] / bt[use])
+    out: dict[str, Any] = {"n_pairs": int(vt.size), "n_used": int(lr.size),
+                           "n_one_censored": int(np.sum(use & (vr != br))), "n_both_censored": int(both.sum()),
+                           "median": math.nan, "ci_low": math.nan, "ci_high": math.nan, "level": level,
+                           "log_ratios": lr.tolist()}
+    if lr.size == 0:
+        return out
+    out["median"] = float(np.exp(np.median(lr)))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, lr.size, size=(n_boot, lr.size))
+    meds = np.median(lr[idx], axis=1)
+    a = (1.0 - level) / 2.0
+    out["ci_low"], out["ci_high"] = (float(np.exp(q)) for q in np.quantile(meds, [a, 1.0 - a]))
+    return out
+
+
+def min_wilcoxon_p(n: int) -> float:
+    """Smallest two-sided exact Wilcoxon signed-rank p with ``n`` informative pairs: 2 / 2^n."""
+    return min(1.0, 2.0 / 2.0 ** n) if n > 0 else 1.0
+
+
+def best_holm_p(n: int, m: int) -> float:
+    """Best Holm-adjusted p any of ``m`` tests with ``n`` pairs each can reach: m * 2 / 2^n.
+
+    Holm multiplies the smallest p by m and never lowers a larger one below it.
+    """
+    return min(1.0, max(m, 1) * min_wilcoxon_p(n))
+
+
+def seeds_needed(m: int, alpha: float = CRITERIA["p_value"]) -> int:
+    """Fewest paired seeds for which a Holm-adjusted p below ``alpha`` is attainable with m tests."""
+    n = 1
+    while best_holm_p(n, m) >= alpha:
+        n += 1
+    return n
+
+
+def metric_resolution(values: ArrayLike) -> float:
+    """The smallest positive gap between distinct observed values (e.g. 1/400 for an error rate
+    on 400 validation examples); NaN with fewer than two distinct values. A continuous metric
+    (a loss) gives a tiny gap, so only a grid-valued metric flags a criterion as too fine."""
+    x = np.asarray(values, dtype=float)
+    x = np.unique(np.round(x[np.isfinite(x)], 12))
+    if x.size < 2:
+        return math.nan
+    return float(np.min(np.diff(x)))
+
+
+STATUSES = ("holds", "does not hold", "inconclusive", "not applicable")
+
+
+def success_criteria(*, ratio: Mapping[str, Any], p_t_tau: float, p_attainable: float,
+                     vanilla_frac_reached: float, final_drop: float, final_resolution: float,
+                     final_vanilla: float, overhead_share: float, extra_peak_memory: float,
+                     std_vanilla: float, std_variant: float, applicable: bool = True,
+                     thresholds: Mapping[str, float] = CRITERIA) -> dict[str, Any]:
+    """The proposal's criteria for one comparison in one tuple, each criterion and a ``status``.
+
+    - T@tau: paired median ratio <= 1 - 15% and Holm-adjusted p < alpha.
+    - final: relative drop of the median final validation score <= 0.2%; flagged
+      (``final_below_resolution``) when that threshold is finer than the metric's resolution.
+    - compute: overhead share (S/W) <= 5%; memory: study peak RSS over the baseline's <= +10%;
+      std: std of T@tau (censored at the budget) inflated by <= 10%.
+
+    ``status``: ``not applicable`` when the warm-start never ran (``applicable`` false);
+    ``holds`` when every criterion holds; ``does not hold`` when a non-statistical criterion
+    fails, or when significance was attainable and T@tau's criterion fails; ``inconclusive``
+    when significance was not attainable (best Holm p >= alpha), the baseline reaches tau in
+    fewer than half its seeds (no T@tau to compare), or the study peak memory was not recorded
+    (folders written before ``peak_rss_bytes``). Any other missing input fails its criterion.
     """
     th = thresholds
-    red = t_tau_reduction(t_tau_vanilla["median"], t_tau_variant["median"])
-    only_variant = (not np.isfinite(t_tau_vanilla["median"])) and np.isfinite(t_tau_variant["median"])
-    p_ok = bool(np.isfinite(p_t_tau) and p_t_tau < th["p_value"])
-    c_time = bool(p_ok and ((np.isfinite(red) and red >= th["t_tau_reduction"]) or only_variant))
+    alpha = th["p_value"]
+    med = _fnum(ratio.get("median"))
+    p_ok = bool(np.isfinite(p_t_tau) and p_t_tau < alpha)
+    c_time = bool(p_ok and np.isfinite(med) and med <= 1.0 - th["t_tau_reduction"])
     c_final = bool(np.isfinite(final_drop) and final_drop <= th["final_drop"])
-    c_compute = bool(np.isfinite(extra_compute) and extra_compute <= th["extra_compute"])
+    c_compute = bool(np.isfinite(overhead_share) and overhead_share <= th["overhead_share"])
     c_mem = bool(np.isfinite(extra_peak_memory) and extra_peak_memory <= th["extra_peak_memory"])
     infl = std_inflation(std_vanilla, std_variant)
     c_std = bool(np.isfinite(infl) and infl <= th["std_inflation"])
-    out = {
-        "t_tau_reduction": red,
+    fine = bool(np.isfinite(final_resolution) and np.isfinite(final_vanilla)
+                and th["final_drop"] * abs(final_vanilla) < final_resolution)
+    underpowered = bool(not (np.isfinite(p_attainable) and p_attainable < alpha)
+                        or not (np.isfinite(vanilla_frac_reached) and vanilla_frac_reached >= 0.5))
+    mem_measured = bool(np.isfinite(extra_peak_memory))
+    out: dict[str, Any] = {
+        "t_tau_ratio": med,
+        "t_tau_ratio_ci": [_fnum(ratio.get("ci_low")), _fnum(ratio.get("ci_high"))],
         "p_t_tau": p_t_tau,
+        "p_attainable": p_attainable,
         "final_drop": final_drop,
-        "extra_compute": extra_compute,
+        "final_resolution": final_resolution,
+        "final_below_resolution": fine,
+        "overhead_share": overhead_share,
         "extra_peak_memory": extra_peak_memory,
         "std_inflation": infl,
         "ok_t_tau": c_time,
@@ -443,9 +567,29 @@ def success_criteria(*, t_tau_vanilla: Mapping[str, float], t_tau_variant: Mappi
         "ok_compute": c_compute,
         "ok_memory": c_mem,
         "ok_std": c_std,
+        "underpowered": underpowered,
+        "memory_measured": mem_measured,
     }
-    out["holds"] = all(out[k] for k in ("ok_t_tau", "ok_final", "ok_compute", "ok_memory", "ok_std"))
+    out["holds"] = bool(applicable) and all(out[k] for k in ("ok_t_tau", "ok_final", "ok_compute", "ok_memory", "ok_std"))
+    if not applicable:
+        status = "not applicable"
+    elif out["holds"]:
+        status = "holds"
+    elif not (out["ok_final"] and out["ok_compute"] and out["ok_std"] and (c_mem or not mem_measured)):
+        status = "does not hold"
+    elif underpowered or not mem_measured:
+        status = "inconclusive"
+    else:
+        status = "does not hold"
+    out["status"] = status
     return out
+
+
+def _fnum(x: Any) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def std_inflation(std_vanilla: float, std_variant: float) -> float:
@@ -457,12 +601,30 @@ def std_inflation(std_vanilla: float, std_variant: float) -> float:
     return 0.0 if std_variant == 0 else math.inf
 
 
-def verdict(holds: Sequence[bool], fraction: float = CRITERIA["verdict_fraction"]) -> dict[str, Any]:
-    """Overall verdict: the criteria hold in at least ``fraction`` of the tuples."""
-    h = [bool(x) for x in holds]
-    frac = sum(h) / len(h) if h else math.nan
-    return {"n_tuples": len(h), "n_hold": sum(h), "fraction": frac,
-            "holds": bool(h) and frac >= fraction}
+def verdict(statuses: Sequence[str], fraction: float = CRITERIA["verdict_fraction"]) -> dict[str, Any]:
+    """Overall verdict of one arm over tuples, from each tuple's status.
+
+    The fraction is over applicable tuples. ``status``: ``holds`` when at least ``fraction``
+    hold; ``inconclusive`` when that is still reachable if every inconclusive tuple held;
+    ``does not hold`` otherwise; ``not applicable`` when no tuple is.
+    """
+    st = [str(x) for x in statuses]
+    n_hold = st.count("holds")
+    n_inc = st.count("inconclusive")
+    n_na = st.count("not applicable")
+    n_app = len(st) - n_na
+    frac = n_hold / n_app if n_app else math.nan
+    if n_app == 0:
+        status = "not applicable"
+    elif frac >= fraction:
+        status = "holds"
+    elif (n_hold + n_inc) / n_app >= fraction:
+        status = "inconclusive"
+    else:
+        status = "does not hold"
+    return {"n_tuples": len(st), "n_applicable": n_app, "n_hold": n_hold, "n_inconclusive": n_inc,
+            "n_does_not_hold": st.count("does not hold"), "n_not_applicable": n_na, "fraction": frac,
+            "holds": status == "holds", "status": status}
 
 
 def std_censored_at_budget(times: ArrayLike, reached: ArrayLike, budget: float) -> float:

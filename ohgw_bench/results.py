@@ -38,6 +38,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +51,58 @@ SUMMARY_FILE = "summary.json"
 PARTIAL_FILE = "partial.json"
 
 
+def canonical_scheduler(name: str) -> str:
+    """The canonical name of a scheduler: an alias (``hyperband-bo``) resolves to the first name
+    registered with the same factory and options (``bohb``), so that an alias and its target
+    share one folder and one tuple. Unknown names are returned unchanged."""
+    try:
+        from ohgw_bench.baselines import schedulers
+    except Exception:  # pragma: no cover - the registry is part of the package
+        return name
+    target = schedulers.get(name)
+    if target is None:
+        return name
+    for other, spec in schedulers.items():  # registration order: the first is canonical
+        if spec.entry_point == target.entry_point and spec.kwargs == target.kwargs:
+            return other
+    return name
+
+
 def study_dir(results_dir: str | os.PathLike[str], experiment: str, task: str, scheduler: str,
               variant: str, seed: int) -> Path:
-    """The folder of one study."""
-    return Path(results_dir) / experiment / task / scheduler / variant / f"seed-{seed}"
+    """The folder of one study (the scheduler level is the canonical name, see :func:`canonical_scheduler`)."""
+    return Path(results_dir) / experiment / task / canonical_scheduler(scheduler) / variant / f"seed-{seed}"
+
+
+def reset_peak_rss() -> None:
+    """Reset this process's resident-set high-water mark (Linux: ``/proc/self/clear_refs``).
+
+    A process-pool worker runs many studies; without the reset a study would inherit the peak of
+    an earlier, larger one. Best effort: elsewhere it does nothing.
+    """
+    with contextlib.suppress(OSError):
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+
+
+def peak_rss_bytes() -> int | None:
+    """Peak resident memory of this process since :func:`reset_peak_rss` (``VmHWM``), in bytes.
+
+    Falls back to ``getrusage``'s ``ru_maxrss`` (peak since the process started) where
+    ``/proc`` is absent; None if neither is available.
+    """
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    try:
+        import resource
+        import sys
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return int(peak if sys.platform == "darwin" else peak * 1024)
+    except (ImportError, OSError):
+        return None
 
 
 def _json_default(obj: Any) -> Any:
@@ -165,18 +214,24 @@ class StudyWriter:
         self.close()
 
 
-def iter_reports(folder: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """Rows of a study's reports.jsonl; a torn last line (a process killed mid-write) is skipped."""
+def iter_reports(folder: str | os.PathLike[str], bad: list[int] | None = None) -> Iterator[dict[str, Any]]:
+    """Rows of a study's reports.jsonl; a torn last line (a process killed mid-write) is skipped.
+
+    A complete line that is not JSON is skipped too; its 1-based line number is appended to
+    ``bad`` when given, so that a reader can say how many it dropped instead of dropping silently.
+    """
     path = Path(folder) / REPORTS_FILE
     if not path.exists():
         return
     with open(path, encoding="utf-8") as f:
-        for line in f:
+        for n, line in enumerate(f, start=1):
             if not line.endswith("\n"):
                 break
             try:
                 yield json.loads(line)
             except json.JSONDecodeError:
+                if bad is not None:
+                    bad.append(n)
                 continue
 
 
@@ -238,8 +293,8 @@ def load_results(results_dir: str | os.PathLike[str], include_partial: bool = Fa
         task_info = study.get("task", {})
         base = {
             "experiment": spec.get("experiment"),
-            "task": task_info.get("id") or spec.get("task"),
-            "scheduler": spec.get("scheduler"),
+            "task": folder.parts[-4] if len(folder.parts) >= 5 else (task_info.get("id") or spec.get("task")),
+            "scheduler": canonical_scheduler(str(spec.get("scheduler"))),
             "variant": spec.get("variant_label", spec.get("warm_start", {}).get("variant")),
             "seed": spec.get("seed"),
             "study_id": study.get("study_id"),
@@ -276,3 +331,128 @@ def export(results_dir: str | os.PathLike[str], out: str | os.PathLike[str]) -> 
     else:
         df.to_csv(out, index=False)
     return out
+
+
+#: summary.json ``ended`` values under which a study ran its course; any other ending (failure
+#: limit, interrupted) cut the study short, so its T@tau and final score are not comparable.
+COMPARABLE_ENDINGS = ("budget spent", "scheduler exhausted")
+
+
+@dataclass
+class StudyRecord:
+    """One complete study as the analysis sees it, read once (item 8 of issue 17).
+
+    ``key`` = (experiment, task level, scheduler, variant, seed): the task level is the folder's
+    (an experiment file's label, else the task id), the scheduler its canonical name.
+    ``budget`` and ``tau`` are the values the study used (study.json), never the spec's null.
+    ``rows`` are the report rows summary.json vouches for (its ``reports`` count).
+    """
+
+    path: str
+    experiment: str
+    task: str
+    scheduler: str
+    variant: str
+    seed: int
+    budget: float
+    tau: float
+    clock: str
+    study: dict[str, Any]
+    summary: dict[str, Any]
+    rows: list[dict[str, Any]]
+    corrupt_lines: list[int] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[str, str, str, str, int]:
+        return (self.experiment, self.task, self.scheduler, self.variant, self.seed)
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self.study.get("spec", {}) or {}
+
+    @property
+    def task_info(self) -> dict[str, Any]:
+        return self.study.get("task", {}) or {}
+
+
+def _num(x: Any) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def read_record(folder: str | os.PathLike[str], root: str | os.PathLike[str] | None = None
+                ) -> tuple[StudyRecord | None, list[str]]:
+    """(record or None, warnings) for one study folder.
+
+    summary.json is read first and only the rows it vouches for are kept, so a study that
+    finishes while it is being read is either whole or skipped with a warning (never 0 rows).
+    """
+    folder = Path(folder)
+    warns: list[str] = []
+    name = str(folder.relative_to(root)) if root is not None else str(folder)
+    summary = read_json(folder / SUMMARY_FILE)
+    if summary is None:
+        why = "interrupted (partial.json)" if (folder / PARTIAL_FILE).exists() else "incomplete (no summary.json)"
+        return None, [f"{name}: skipped, {why}"]
+    study = read_json(folder / STUDY_FILE)
+    if study is None:
+        return None, [f"{name}: skipped, no readable {STUDY_FILE}"]
+    bad: list[int] = []
+    rows = list(iter_reports(folder, bad))
+    vouched = summary.get("reports")
+    if isinstance(vouched, int) and vouched >= 0:
+        if len(rows) < vouched and not bad:
+            return None, [f"{name}: skipped, summary.json counts {vouched} reports but {len(rows)} are readable"]
+        rows = rows[:vouched]
+    if bad:
+        warns.append(f"{name}: {len(bad)} corrupt line(s) of {REPORTS_FILE} skipped (line {', '.join(map(str, bad[:5]))}"
+                     + (" ..." if len(bad) > 5 else "") + ")")
+    spec = study.get("spec", {}) or {}
+    task = study.get("task", {}) or {}
+    parts = folder.parts
+    task_level = parts[-4] if len(parts) >= 5 else str(spec.get("task_label") or task.get("id") or spec.get("task"))
+    variant = parts[-2] if len(parts) >= 5 else str(spec.get("variant_label") or "none")
+    budget = _num(study.get("budget", summary.get("budget", spec.get("budget"))))
+    tau = study.get("tau")
+    if tau is None:
+        tau = spec.get("tau") if spec.get("tau") is not None else task.get("tau")
+    seed = spec.get("seed")
+    rec = StudyRecord(
+        path=str(folder), experiment=str(spec.get("experiment", parts[-5] if len(parts) >= 5 else "")),
+        task=task_level, scheduler=canonical_scheduler(str(spec.get("scheduler", parts[-3] if len(parts) >= 5 else ""))),
+        variant=variant, seed=int(seed) if seed is not None else -1, budget=budget, tau=_num(tau),
+        clock=str(study.get("clock", "")), study=study, summary=summary, rows=rows, corrupt_lines=bad)
+    return rec, warns
+
+
+def load_records(results_dir: str | os.PathLike[str]) -> tuple[list[StudyRecord], list[str], list[dict[str, Any]]]:
+    """(records, warnings, excluded) for every study below ``results_dir``.
+
+    Incomplete studies are skipped with a warning. A complete study whose summary's ``ended`` is
+    not one of :data:`COMPARABLE_ENDINGS` is excluded (listed in ``excluded`` and warned about);
+    folders written before ``ended`` existed are kept. Two folders with the same key are an
+    error (UserError): they would silently overwrite each other's seed pair.
+    """
+    root = Path(results_dir)
+    records: list[StudyRecord] = []
+    warns: list[str] = []
+    excluded: list[dict[str, Any]] = []
+    seen: dict[tuple[Any, ...], str] = {}
+    for folder in find_studies(root):
+        rec, w = read_record(folder, root)
+        warns += w
+        if rec is None:
+            continue
+        if rec.key in seen:
+            raise UserError(f"two studies share the key {'/'.join(map(str, rec.key))}: {seen[rec.key]} and {rec.path}")
+        seen[rec.key] = rec.path
+        ended = rec.summary.get("ended")
+        if ended is not None and ended not in COMPARABLE_ENDINGS:
+            excluded.append({"study": str(Path(rec.path).relative_to(root)), "ended": ended,
+                             "budget_used_fraction": rec.summary.get("budget_used_fraction")})
+            warns.append(f"{Path(rec.path).relative_to(root)}: excluded, ended early ({ended})")
+            continue
+        records.append(rec)
+    return records, warns, excluded

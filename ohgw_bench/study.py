@@ -344,6 +344,8 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -
     from ohgw_bench.baselines.warmstarted import WarmStarted
     from ohgw_bench.warmstart import WarmStart
 
+    results.reset_peak_rss()  # a pool worker's earlier, larger study must not set this one's peak
+
     spec.validate()
     baselines.validate_options(spec.scheduler, dict(spec.scheduler_options))  # before any work
     tasks.validate_options(spec.task, dict(spec.task_options))
@@ -462,7 +464,7 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -
     summary = summarize(recorder.rows, task, spec, budget, tau)
     summary.update({"study_id": study_id, "folder": str(folder), "wall_seconds": time.time() - wall0,
                     "backend": spec.backend, "scheduler": spec.scheduler, "task": task.id, "variant": label,
-                    "seed": spec.seed})
+                    "seed": spec.seed, "peak_rss_bytes": results.peak_rss_bytes()})
     try:
         writer.finish(summary)
     except OSError as e:

@@ -104,13 +104,13 @@ def test_overhead() -> None:
                          step_seconds=[1.0, 1.0], step_flops=[1e9, 2e9], step_peak=[1e6, 1e6],
                          charged_seconds=[1.0, 3.0], study_worker_seconds=104.0)
     assert o["charged_seconds"] == 4.0
-    assert o["extra_compute"] == pytest.approx(4.0 / 100.0)
+    assert o["overhead_share"] == pytest.approx(4.0 / 104.0)  # S/W: warm-start compute over all compute
     assert o["seconds_per_step"] == pytest.approx(3.0)
     assert o["flops_per_step"] == pytest.approx(3.0)
     assert o["peak_per_step"] == pytest.approx(1.35)
     assert o["extra_peak_memory"] == pytest.approx(0.5)
     low = metrics.overhead([1.0], [1.0], [0.5e6], [1.0], [1.0], [1e6], [1.0], 11.0)
-    assert low["extra_peak_memory"] == 0.0 and low["extra_compute"] == pytest.approx(0.1)
+    assert low["extra_peak_memory"] == 0.0 and low["overhead_share"] == pytest.approx(1.0 / 11.0)
 
 
 def test_gaussian_kl_closed_form() -> None:
@@ -195,33 +195,81 @@ def test_std_and_inflation() -> None:
 
 
 def criteria(**over: float) -> dict:
-    args = dict(t_tau_vanilla={"median": 100.0}, t_tau_variant={"median": 80.0}, p_t_tau=0.01,
-                final_drop=0.001, extra_compute=0.04, extra_peak_memory=0.05, std_vanilla=10.0,
-                std_variant=10.5)
+    args = dict(ratio={"median": 0.8, "ci_low": 0.7, "ci_high": 0.9}, p_t_tau=0.01, p_attainable=0.001,
+                vanilla_frac_reached=1.0, final_drop=0.001, final_resolution=1e-6, final_vanilla=0.5,
+                overhead_share=0.04, extra_peak_memory=0.05, std_vanilla=10.0, std_variant=10.5)
     args.update(over)
     return metrics.success_criteria(**args)
 
 
 def test_success_criteria_each_threshold() -> None:
     ok = criteria()
-    assert ok["holds"] and ok["t_tau_reduction"] == pytest.approx(0.2)
+    assert ok["holds"] and ok["status"] == "holds" and ok["t_tau_ratio"] == pytest.approx(0.8)
     assert ok["std_inflation"] == pytest.approx(0.05)
-    assert not criteria(t_tau_variant={"median": 86.0})["ok_t_tau"]
-    assert criteria(t_tau_variant={"median": 85.0})["ok_t_tau"]
+    assert not criteria(ratio={"median": 0.86})["ok_t_tau"]
+    assert criteria(ratio={"median": 0.85})["ok_t_tau"]
     assert not criteria(p_t_tau=0.05)["holds"]
+    assert criteria(p_t_tau=0.05)["status"] == "does not hold"  # significance was attainable
     assert not criteria(final_drop=0.0021)["ok_final"]
     assert criteria(final_drop=-0.01)["ok_final"]
-    assert not criteria(extra_compute=0.051)["ok_compute"]
+    assert not criteria(overhead_share=0.051)["ok_compute"]
     assert not criteria(extra_peak_memory=0.11)["ok_memory"]
     assert not criteria(std_variant=11.1)["ok_std"]
-    assert not criteria(extra_compute=float("nan"))["holds"]
-    reached_only_by_variant = criteria(t_tau_vanilla={"median": math.inf})
-    assert math.isnan(reached_only_by_variant["t_tau_reduction"]) and reached_only_by_variant["ok_t_tau"]
-    assert not criteria(t_tau_variant={"median": math.inf})["ok_t_tau"]
+    assert not criteria(overhead_share=float("nan"))["holds"]
+    assert not criteria(ratio={"median": math.nan})["ok_t_tau"]
+
+
+def test_statuses() -> None:
+    assert criteria(p_t_tau=0.125, p_attainable=0.125)["status"] == "inconclusive"
+    assert criteria(p_t_tau=0.2, vanilla_frac_reached=0.4)["status"] == "inconclusive"
+    # a failed cost criterion decides, however few the seeds
+    assert criteria(p_attainable=0.125, p_t_tau=0.125, overhead_share=0.2)["status"] == "does not hold"
+    assert criteria(applicable=False)["status"] == "not applicable" and not criteria(applicable=False)["holds"]
+    assert criteria(extra_peak_memory=math.nan)["status"] == "inconclusive"
+    assert criteria(final_resolution=0.0025, final_vanilla=0.03)["final_below_resolution"]
+    assert not criteria(final_resolution=1e-6, final_vanilla=0.03)["final_below_resolution"]
+
+
+def test_attainable_p_and_seeds_needed() -> None:
+    assert metrics.min_wilcoxon_p(6) == pytest.approx(2 / 64)
+    assert metrics.best_holm_p(6, 4) == pytest.approx(0.125)
+    assert metrics.seeds_needed(4) == 8 and metrics.best_holm_p(8, 4) < 0.05 <= metrics.best_holm_p(7, 4)
+    assert metrics.seeds_needed(1) == 6  # 2/64 < 0.05 <= 2/32
+    from scipy.stats import wilcoxon
+
+    assert wilcoxon(-np.arange(1.0, 7.0)).pvalue == pytest.approx(metrics.min_wilcoxon_p(6))
+
+
+def test_kaplan_meier() -> None:
+    # events 10, 20; censored 15 (leaves the risk set), 30 -> S: 0.75 at 10, 0.75 * 1/2 at 20
+    ev, surv = metrics.km_curve([10, 15, 20, 30], [True, False, True, False])
+    assert ev.tolist() == [10, 20] and surv == pytest.approx([0.75, 0.375])
+    assert metrics.km_median([10, 15, 20, 30], [True, False, True, False]) == 20
+    assert math.isinf(metrics.km_median([10, 100, 100], [True, False, False]))
+    assert math.isnan(metrics.km_median([], []))
+
+
+def test_paired_ratio_counts_censored_pairs() -> None:
+    args = ([50, 80, 100, 100], [True, True, False, False], [100, 40, 50, 100], [True, True, True, False])
+    r = metrics.paired_ratio(*args, budget=100.0)
+    assert (r["n_pairs"], r["n_used"], r["n_one_censored"], r["n_both_censored"]) == (4, 3, 1, 1)
+    assert r["median"] == pytest.approx(2.0)  # ratios 0.5, 2, 2
+    assert r["ci_low"] <= r["median"] <= r["ci_high"]
+    again = metrics.paired_ratio(*args, budget=100.0)
+    assert (again["ci_low"], again["ci_high"]) == (r["ci_low"], r["ci_high"])  # fixed bootstrap seed
+
+
+def test_metric_resolution() -> None:
+    assert metrics.metric_resolution([0.0325, 0.035, 0.0375, 0.0325]) == pytest.approx(0.0025)
+    assert math.isnan(metrics.metric_resolution([0.1, 0.1]))
 
 
 def test_verdict() -> None:
-    assert metrics.verdict([True, True, True, False])["holds"]
-    v = metrics.verdict([True, True, False, False])
-    assert not v["holds"] and v["fraction"] == 0.5 and v["n_hold"] == 2
-    assert not metrics.verdict([])["holds"]
+    assert metrics.verdict(["holds"] * 3 + ["does not hold"])["holds"]
+    v = metrics.verdict(["holds", "holds", "does not hold", "does not hold"])
+    assert not v["holds"] and v["fraction"] == 0.5 and v["n_hold"] == 2 and v["status"] == "does not hold"
+    v = metrics.verdict(["holds", "inconclusive", "inconclusive", "does not hold"])
+    assert v["status"] == "inconclusive" and v["n_inconclusive"] == 2
+    v = metrics.verdict(["holds", "holds", "holds", "not applicable"])
+    assert v["status"] == "holds" and v["n_applicable"] == 3
+    assert metrics.verdict([])["status"] == "not applicable" and not metrics.verdict([])["holds"]

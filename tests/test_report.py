@@ -31,16 +31,22 @@ SPACE = [
 
 def write_study(root: Path, *, experiment: str, task: str, scheduler: str, variant: str, seed: int,
                 mode: str, tau: float, budget: float, trials: list[dict], eta_h: float | None = None,
-                complete: bool = True, step_rule: str = "raw") -> Path:
-    """Write one study; each trial is {"id", "config", "reports": [(time, fidelity, metric, test)], "ws"}."""
-    folder = results.study_dir(root, experiment, task, scheduler, variant, seed)
+                complete: bool = True, step_rule: str = "raw", summary: dict | None = None,
+                task_label: str | None = None, spec_budget: float | None | str = "same") -> Path:
+    """Write one study; each trial is {"id", "config", "reports": [(time, fidelity, metric, test)], "ws"}.
+
+    ``task_label`` is the folder's task level (an experiment file's label); ``spec_budget`` what
+    the spec records (None = the task's default budget was used; study.json keeps ``budget``).
+    """
+    folder = results.study_dir(root, experiment, task_label or task, scheduler, variant, seed)
     ws_settings = {"variant": variant.split("-")[0], "eta_h": eta_h, "step_rule": step_rule, "horizon": 1}
     spec = {"experiment": experiment, "task": task, "scheduler": scheduler, "variant_label": variant,
             "warm_start": ws_settings if variant != "none" else {"variant": "none"}, "seed": seed,
-            "budget": budget, "n_workers": 1, "backend": "simulated", "tau": tau}
+            "budget": budget if spec_budget == "same" else spec_budget, "n_workers": 1, "backend": "simulated",
+            "tau": tau, "task_label": task_label}
     meta = {"task": {"id": task, "metric": "val_loss" if mode == "min" else "val_acc", "mode": mode, "tau": tau,
                      "space": SPACE, "fidelity": {"name": "epochs", "min": 1, "max": 9}},
-            "study_id": f"{task}-{scheduler}-{variant}-{seed}", "clock": "simulated"}
+            "study_id": f"{task}-{scheduler}-{variant}-{seed}", "clock": "simulated", "budget": budget, "tau": tau}
     rows = []
     for tr in trials:
         for time, fid, metric, test in tr["reports"]:
@@ -61,7 +67,7 @@ def write_study(root: Path, *, experiment: str, task: str, scheduler: str, varia
         row["ohgw_worker_time"] = busy
         w.append(row)
     if complete:
-        w.finish({"best_metric": None})
+        w.finish({"best_metric": None, "reports": len(rows), "peak_rss_bytes": 100e6, **(summary or {})})
     else:
         w.close()
     return folder
@@ -184,18 +190,23 @@ def test_t_tau_censoring_and_medians(closed_analysis: dict) -> None:
     assert (van["n"], van["n_reached"]) == (6, 5)
     assert van["frac_reached"] == pytest.approx(5 / 6)
     assert (van["median"], van["q25"], van["q75"]) == pytest.approx((75.0, 62.5, 87.5))
+    # Kaplan-Meier: survival 5/6, 4/6, 3/6 after 50, 60, 70 -> median 70
+    assert van["km_median"] == pytest.approx(70.0)
     ohgw = tuple_entry(closed_analysis, "s1")["methods"]["ohgw"]["t_tau"]
     assert (ohgw["median"], ohgw["q25"], ohgw["q75"]) == pytest.approx((56.5, 46.75, 67.75))
-    cmp_ = tuple_entry(closed_analysis, "s1")["comparisons"]["ohgw"]
-    assert cmp_["t_tau_reduction"] == pytest.approx(1 - 56.5 / 75.0)
+    cmp_ = tuple_entry(closed_analysis, "s1")["comparisons"]["ohgw vs none"]
+    ratios = t_tau_values("s1", "ohgw") / t_tau_values("s1", "none")
+    assert cmp_["t_tau_ratio"]["median"] == pytest.approx(math.exp(np.median(np.log(ratios))))
+    assert cmp_["t_tau_ratio"]["n_one_censored"] == 1 and cmp_["t_tau_ratio"]["n_both_censored"] == 0
+    assert cmp_["t_tau_ratio"]["ci_low"] <= cmp_["t_tau_ratio"]["median"] <= cmp_["t_tau_ratio"]["ci_high"]
 
 
 def test_wilcoxon_and_holm(closed_analysis: dict) -> None:
     p = {}
     for scheduler in ("s1", "s2"):
-        d = t_tau_values(scheduler, "ohgw") - t_tau_values(scheduler, "none")
+        d = np.log(t_tau_values(scheduler, "ohgw") / t_tau_values(scheduler, "none"))
         p[scheduler] = exact_wilcoxon_p(d)
-        got = tuple_entry(closed_analysis, scheduler)["comparisons"]["ohgw"]["tests"]["t_tau"]
+        got = tuple_entry(closed_analysis, scheduler)["comparisons"]["ohgw vs none"]["tests"]["t_tau"]
         assert got["p"] == pytest.approx(p[scheduler])
         assert got["n_pairs"] == 6
     assert p["s1"] == pytest.approx(2 / 64)
@@ -204,12 +215,12 @@ def test_wilcoxon_and_holm(closed_analysis: dict) -> None:
     holm_hi = max(holm_lo, min(1.0, hi))
     expected = {k: holm_lo if v == lo else holm_hi for k, v in p.items()}
     for scheduler in ("s1", "s2"):
-        got = tuple_entry(closed_analysis, scheduler)["comparisons"]["ohgw"]["tests"]["t_tau"]["p_holm"]
+        got = tuple_entry(closed_analysis, scheduler)["comparisons"]["ohgw vs none"]["tests"]["t_tau"]["p_holm"]
         assert got == pytest.approx(expected[scheduler])
     # random: 5 pairs (vanilla's seed 5 has no partner)
     for scheduler in ("s1", "s2"):
-        d = t_tau_values(scheduler, "random") - t_tau_values(scheduler, "none")[:5]
-        got = tuple_entry(closed_analysis, scheduler)["comparisons"]["random"]["tests"]["t_tau"]
+        d = np.log(t_tau_values(scheduler, "random") / t_tau_values(scheduler, "none")[:5])
+        got = tuple_entry(closed_analysis, scheduler)["comparisons"]["random vs none"]["tests"]["t_tau"]
         assert got["p"] == pytest.approx(exact_wilcoxon_p(d))
         assert got["n_pairs"] == 5
 
@@ -243,7 +254,7 @@ def test_auc_final_and_test(closed_analysis: dict) -> None:
     aucs = [expected_auc("none", k, "s1") for k in range(6)]
     assert entry["methods"]["none"]["auc"]["median"] == pytest.approx(np.median(aucs))
     # final drop of the medians: vanilla [0.2, .4 x4, .6] -> 0.4; ohgw all 0.4 -> 0
-    assert entry["comparisons"]["ohgw"]["final_drop"] == pytest.approx(0.0)
+    assert entry["comparisons"]["ohgw vs none"]["final_drop"] == pytest.approx(0.0)
 
 
 def test_overhead_counts_one_record_per_trial(closed_analysis: dict) -> None:
@@ -252,10 +263,10 @@ def test_overhead_counts_one_record_per_trial(closed_analysis: dict) -> None:
     assert o["n_warm_starts"] == 2
     assert o["charged_seconds"] == pytest.approx(4.0)
     worker = float(np.nanmax(report._col(s.rows, "worker_time")))
-    assert o["extra_compute"] == pytest.approx(4.0 / (worker - 4.0))
+    assert o["overhead_share"] == pytest.approx(4.0 / worker)  # S/W, as summary.json's share
     assert (o["seconds_per_step"], o["flops_per_step"], o["peak_per_step"]) == pytest.approx((2.0, 2.0, 1.05))
     assert o["extra_peak_memory"] == pytest.approx(0.05)
-    assert study(closed_analysis, "s1", "none", 1).m["overhead"]["extra_compute"] == 0.0
+    assert study(closed_analysis, "s1", "none", 1).m["overhead"]["overhead_share"] == 0.0
 
 
 def gaussian_kl(p: np.ndarray, q: np.ndarray) -> float:
@@ -278,25 +289,31 @@ def test_kl_shift_against_gaussian_fits(closed_analysis: dict) -> None:
 
 
 def test_criteria_and_verdict(closed_analysis: dict) -> None:
-    c = tuple_entry(closed_analysis, "s1")["comparisons"]["ohgw"]["criteria"]
+    c = tuple_entry(closed_analysis, "s1")["comparisons"]["ohgw vs none"]["criteria"]
     # reduction 24.7%, Holm p = 2 * 2/64 or the s2 p; compute 4/(T-4) < 5%; peak +5%; std shrinks
     assert c["ok_t_tau"] == (c["p_t_tau"] < 0.05)
     assert c["ok_final"] and c["ok_compute"] and c["ok_memory"]
     std_v, std_0 = np.std(t_tau_values("s1", "ohgw"), ddof=1), np.std(t_tau_values("s1", "none"), ddof=1)
     assert c["std_inflation"] == pytest.approx(std_v / std_0 - 1)
     assert c["ok_std"]
-    holds = [tuple_entry(closed_analysis, s)["comparisons"]["ohgw"]["criteria"]["holds"] for s in ("s1", "s2")]
+    assert c["memory_measured"] and c["extra_peak_memory"] == pytest.approx(0.0)
+    # 6 pairs, Holm over 2 tuples: best attainable p = 2 * 2/64 = 0.0625 -> inconclusive, not "does not hold"
+    assert c["p_attainable"] == pytest.approx(0.0625)
+    assert c["status"] == "inconclusive"
+    statuses = [tuple_entry(closed_analysis, s)["comparisons"]["ohgw vs none"]["status"] for s in ("s1", "s2")]
     v = closed_analysis["verdicts"]["ohgw"]
-    assert v["n_hold"] == sum(holds) and v["n_tuples"] == 2
-    assert v["holds"] == (sum(holds) / 2 >= 0.75)
+    assert v["n_hold"] == statuses.count("holds") and v["n_tuples"] == 2
+    assert v["n_inconclusive"] == statuses.count("inconclusive") == 2
+    assert v["status"] == "inconclusive" and not v["holds"]
 
 
 def test_seed_warnings(closed_analysis: dict) -> None:
     w = "\n".join(closed_analysis["warnings"])
     assert "exp/toy-v1/s1: method random has 5 seeds, others up to 6" in w
-    assert "exp/toy-v1/s1: random lacks seeds [5] that vanilla has" in w
+    assert "exp/toy-v1/s1: random lacks seeds [5] that none has" in w
     assert "ohgw has" not in w
-    assert "2 comparisons have fewer than 6 informative seed pairs" in w  # random: 5 pairs
+    assert "exp/toy-v1/s1/ohgw/seed-99: skipped, incomplete (no summary.json)" in w
+    assert "at least 7 informative seed pairs are needed" in w  # Holm over 2: 2 * 2/2^n < 0.05 from n = 7
 
 
 def test_summary_holds_table_numbers(closed_form: Path, closed_analysis: dict, tmp_path: Path,
@@ -309,20 +326,19 @@ def test_summary_holds_table_numbers(closed_form: Path, closed_analysis: dict, t
     summary = json.loads((out / "summary.json").read_text())
     assert summary["warnings"] and summary["verdicts"]["ohgw"]["n_tuples"] == 2
     rec = [r for r in summary["tables"]["t_tau"] if r["scheduler"] == "s1" and r["method"] == "none"][0]
-    assert (rec["t_tau_median"], rec["t_tau_q25"], rec["t_tau_q75"]) == pytest.approx((75.0, 62.5, 87.5))
+    assert (rec["km_median"], rec["q25"], rec["q75"]) == pytest.approx((70.0, 62.5, 87.5))
     t_s1 = [t for t in summary["tuples"] if t["scheduler"] == "s1"][0]
     assert t_s1["methods"]["none"]["t_tau"]["q75"] == pytest.approx(87.5)
     assert t_s1["methods"]["none"]["t_tau"]["median_not_reached"] is False
-    crit = [r for r in summary["tables"]["criteria"] if r["scheduler"] == "s1" and r["method"] == "ohgw"][0]
-    assert crit["t_tau_reduction"] == pytest.approx(1 - 56.5 / 75.0)
-    assert crit["p_t_tau"] == pytest.approx(
-        tuple_entry(closed_analysis, "s1")["comparisons"]["ohgw"]["tests"]["t_tau"]["p_holm"])
+    crit = [r for r in summary["tables"]["criteria"] if r["scheduler"] == "s1" and r["comparison"] == "ohgw vs none"][0]
+    cmp_ = tuple_entry(closed_analysis, "s1")["comparisons"]["ohgw vs none"]
+    assert crit["t_tau_ratio"] == pytest.approx(cmp_["t_tau_ratio"]["median"])
+    assert crit["p_t_tau"] == pytest.approx(cmp_["tests"]["t_tau"]["p_holm"])
     assert not (out / "figures").exists() and summary["files"]["figures"] == []
     md = (out / "tables" / "t_tau.md").read_text()
-    assert "| toy-v1 | s1 | none | 0.5 | 5/6 | 75 [62.5, 87.5] |" in md
-    assert "| toy-v1 | s1 | ohgw | 0.5 | 6/6 | 56.5 [46.8, 67.8] | 24.7% | 0.0312 |" in md
+    assert "| toy-v1 | s1 | none | 0.500 | 6 | 83 | 70.0 | 62.5 | 87.5 |" in md
     tex = (out / "tables" / "criteria.tex").read_text()
-    assert "\\toprule" in tex and "\\bottomrule" in tex and "\\checkmark" in tex
+    assert "\\toprule" in tex and "\\bottomrule" in tex and "inconclusive" in tex
 
 
 # ---------------------------------------------------------------- end to end
@@ -377,7 +393,7 @@ def assert_not_blank(pdf: Path) -> None:
     assert img.var() > 50.0, f"{pdf.name}: first page looks blank (variance {img.var():.1f})"
 
 
-TABLES = ("t_tau", "scores", "overhead", "kl", "criteria", "verdict")
+TABLES = ("t_tau", "paired", "scores", "overhead", "kl", "criteria", "verdict")
 
 
 def test_report_end_to_end(grid_results: Path, tmp_path: Path) -> None:
@@ -391,10 +407,15 @@ def test_report_end_to_end(grid_results: Path, tmp_path: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     assert len(summary["tuples"]) == 4
     assert set(summary["verdicts"]) == {"ohgw", "random"}
-    assert len(summary["tables"]["criteria"]) == 8
+    # per tuple: ohgw vs none, random vs none, ohgw vs random (the control with the same step settings)
+    assert len(summary["tables"]["criteria"]) == 12
+    assert {r["comparison"] for r in summary["tables"]["criteria"]} == {"ohgw vs none", "random vs none",
+                                                                      "ohgw vs random"}
+    assert len(summary["findings"]) == 12
     assert len(summary["tables"]["kl"]) == 16
     (warning,) = summary["warnings"]
-    assert warning.startswith("8 comparisons have fewer than 6 informative seed pairs")
+    assert "with 5-5 informative seed pairs and up to 4 tuples per Holm family" in warning
+    assert summary["power"]["e2e"]["seeds_needed"] == 8  # 4 * 2/2^8 < 0.05 <= 4 * 2/2^7
     for t in summary["tuples"]:
         assert set(t["methods"]) == {"none", "ohgw", "random"}
         assert all(m["n_seeds"] == 5 for m in t["methods"].values())
@@ -464,7 +485,9 @@ def test_minimal_columns_and_empty_studies(tmp_path: Path, no_fsync: None) -> No
     assert t["methods"]["ohgw"]["final"]["median"] == 0.4 and t["methods"]["ohgw"]["final"]["n"] == 1
     assert t["methods"]["none"]["final"]["median"] == 0.6
     assert t["methods"]["none"]["t_tau"]["n"] == 2
-    assert t["comparisons"]["ohgw"]["criteria"]["ok_compute"] is False  # no warm-start records: not shown to hold
+    # the arm never ran a warm-start: not applicable, not a failure
+    assert t["comparisons"]["ohgw vs none"]["status"] == "not applicable"
+    assert summary["verdicts"]["ohgw"]["status"] == "not applicable"
     for name in TABLES:
         assert (out / "tables" / f"{name}.md").exists()
     for name in ("best_so_far", "t_tau", "survival", "gradnorm_benefit", "hp_distributions",
