@@ -33,9 +33,9 @@ class DigitsLossTask(DigitsTask):
     description = "UCI optdigits (scikit-learn bundled), 64-unit MLP, SGD; metric = validation cross-entropy"
     metric = "val_loss"
     test_metric = "test_loss"
-    tau = 0.10
+    tau = 0.14
     worst_metric = 10.0
-    default_budget = 2.0
+    default_budget = 3.0
 
     def __init__(self, data_dir: Any = None, hidden: int = 64, split_seed: int = 0, max_epochs: int = 27):
         super().__init__(data_dir, hidden=hidden, split_seed=split_seed, max_epochs=max_epochs)

@@ -94,7 +94,7 @@ class SynthMLPTask(UCIMLPTask):
     model_name = "mlp"
     description = "seeded synthetic tabular set (numpy), MLP, autograd warm-start"
     # Measured thresholds and budgets (vanilla ASHA, 4 workers, 20 seeds; docs/cpu-study.md).
-    TAU = {"clf": 0.125, "reg": 1.45}
+    TAU = {"clf": 0.32, "reg": 1.5}
     BUDGET = {"clf": 2.0, "reg": 2.0}
 
     def __init__(self, data_dir: Any = None, dataset: str = "clf", split_seed: int = 0, hidden: int = 32,
