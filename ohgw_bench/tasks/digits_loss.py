@@ -19,7 +19,6 @@ import torch.nn.functional as F
 
 from ohgw_bench.tasks.digits import DigitsState, DigitsTask
 
-
 # Per-process caches (a pool worker runs hundreds of studies of this task): reloading the data and
 # re-counting FLOPs cost about 0.3 s a study (profiled on a busy 2-core machine). Read-only tensors.
 _DATA: dict[int, dict[str, tuple[torch.Tensor, torch.Tensor]]] = {}
