@@ -170,6 +170,12 @@ def _builtin() -> None:
         register(f"uci-{ds}-xgb-v1", "ohgw_bench.tasks.uci_xgb:UCIXGBTask", aliases=(f"uci-{ds}-xgb",),
                  dataset=ds, family="uci",
                  description=f"UCI {ds} ({kind}, scikit-learn bundled), XGBoost, finite-difference warm-start")
+    register("digits-mlp-loss-v1", "ohgw_bench.tasks.digits_loss:DigitsLossTask", aliases=("digits-loss",),
+             family="digits", description="optdigits, 64-unit MLP, SGD; metric = validation cross-entropy")
+    for ds, kind in (("clf", "classification, val_error"), ("reg", "regression, val_rmse")):
+        register(f"synth-{ds}-mlp-v1", "ohgw_bench.tasks.synth_mlp:SynthMLPTask", aliases=(f"synth-{ds}",),
+                 dataset=ds, family=f"synth-{ds}",
+                 description=f"seeded synthetic {kind}, 5,000 validation rows, MLP, autograd warm-start")
     register_pattern(r"uci-(?P<dataset>[A-Za-z0-9_]+)-mlp(-v1)?", "ohgw_bench.tasks.uci_mlp:UCIMLPTask",
                      "uci-{dataset}-mlp-v1", "any UCI CSV at <data-dir>/uci/<name>.csv, MLP", "uci")
     register_pattern(r"uci-(?P<dataset>[A-Za-z0-9_]+)-xgb(-v1)?", "ohgw_bench.tasks.uci_xgb:UCIXGBTask",
