@@ -31,8 +31,9 @@ import numpy as np
 
 from ohgw_bench.errors import UserError
 from ohgw_bench.tasks.base import Task
+from ohgw_bench.tasks.common import default_device
 from ohgw_bench.tasks.uci_data import DatasetInfo, Kind, TabularData
-from ohgw_bench.tasks.uci_mlp import UCIMLPTask, _device
+from ohgw_bench.tasks.uci_mlp import UCIMLPTask
 
 SIZES = {"train": 1000, "val": 5000, "test": 2000}
 KINDS: dict[str, Kind] = {"clf": "classification", "reg": "regression"}
@@ -115,7 +116,7 @@ class SynthMLPTask(UCIMLPTask):
         self.hidden = hidden
         self.max_epochs = max_epochs
         self.fd_steps = fd_steps
-        self.device = _device()
+        self.device = default_device()
         self._tensors = None
         self._flops = _FLOPS.setdefault((dataset, split_seed, hidden, str(self.device)), {})
 
