@@ -255,6 +255,31 @@ class StudyRecorder:
                 self._best = round(float(value), 5)
 
 
+ENDED = ("budget spent", "scheduler exhausted", "failure limit", "interrupted")
+"""How a study ended. Only the first two are complete studies (summary.json); the other two
+leave partial.json (with the same ``ended`` key) and the study restarts when run again."""
+
+
+def cheapest_unit_cost(task: Any) -> float:
+    """Simulated seconds of one fidelity unit for the cheapest of a few probe configs.
+
+    The probes are the default config and the configs with every hyperparameter at its lower
+    or upper bound; cost models are monotone in size-like hyperparameters, so this is the
+    cheapest unit a scheduler can start. A budget below it can never produce a report.
+    """
+    space = task.space
+    probes = [space.default_config()]
+    for side in ("low", "high"):
+        probes.append({p.name: (int(getattr(p, side)) if p.integer else float(getattr(p, side))) for p in space})
+    return min(float(task.cost(c, 0, 1)) for c in probes)
+
+
+def mark_ended(writer: results.StudyWriter, ended: str, reason: str) -> None:
+    """partial.json for a study that is not complete: how it ended, why, and how far it got."""
+    results.write_json_atomic(writer.folder / results.PARTIAL_FILE,
+                              {"status": "partial", "ended": ended, "reason": reason, "reports": writer.seq})
+
+
 def summarize(rows: list[dict[str, Any]], task: Any, spec: StudySpec, budget: float, tau: float) -> dict[str, Any]:
     """The study's headline numbers from its rows (the analysis recomputes all of them from rows)."""
     from ohgw_bench import metrics
@@ -288,6 +313,9 @@ def summarize(rows: list[dict[str, Any]], task: Any, spec: StudySpec, budget: fl
         "failed_trials": len({r["ohgw_trial_id"] for r in rows if r.get("ohgw_status") == "failed"}),
         "budget": budget,
         "worker_time": worker,
+        # worker-time used / worker budget (budget x workers). On --backend local the worker time
+        # is what trials report (st_worker_time), so process start-up is not counted as used.
+        "budget_used_fraction": worker / (budget * spec.n_workers) if budget > 0 else 0.0,
         "warm_start": {
             "trials_nudged": sum(1 for w in per_trial.values() if w.get("applied")),
             "sim_seconds": ws_sim,
@@ -358,6 +386,11 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -
         raise DataMissingError(f"task {task.id}: {e}") from None
     budget = float(spec.budget if spec.budget is not None else task.default_budget)
     tau = float(spec.tau if spec.tau is not None else task.tau)
+    if spec.backend == "simulated":
+        unit = cheapest_unit_cost(task)
+        if budget < unit:
+            raise UserError(f"--budget {budget:g} s is below the cost of one fidelity unit of {task.id} "
+                            f"({unit:.3g} s simulated for the cheapest config): the study could not report anything")
     label = spec.warm_start.label()
     folder = results.study_dir(spec.results_dir, spec.experiment, spec.task_label or task.id.replace(":", "."),
                                spec.scheduler, label, spec.seed)
@@ -442,7 +475,7 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -
                           output_logger=quiet_tuner_logger())
             tuner.run()
     except KeyboardInterrupt:
-        writer.mark_partial(f"interrupted by {interrupted[0] if interrupted else 'SIGINT'}")
+        mark_ended(writer, "interrupted", f"interrupted by {interrupted[0] if interrupted else 'SIGINT'}")
         writer.close()
         raise
     except OSError as e:
@@ -454,12 +487,22 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -
             signal.signal(signal.SIGTERM, previous)
     why = recorder.too_many_failures(spec.max_failures, spec.max_consecutive_failures)
     if why is not None:
-        writer.mark_partial(f"stopped: {why}")
+        mark_ended(writer, "failure limit", f"stopped: {why}")
         writer.close()
         last = next((r.get("ohgw_error") for r in reversed(recorder.rows) if r.get("ohgw_error")), None)
         raise UserError(f"study stopped: {why}; last error: {last}; rows in {folder / results.REPORTS_FILE}")
+    ended = "budget spent" if budget_spent() else "scheduler exhausted"
+    if not recorder.rows:
+        if spec.backend == "local":
+            why = (f"0 reports in {budget:g} s of wall-clock ({ended}): no trial process got through start-up "
+                   "(python, imports, data) and one fidelity unit in time; raise --budget")
+        else:
+            why = f"0 reports ({ended}): the scheduler started no trial that finished a fidelity unit"
+        mark_ended(writer, ended, f"not complete: {why}")
+        writer.close()
+        raise UserError(f"study not complete: {why}")
     summary = summarize(recorder.rows, task, spec, budget, tau)
-    summary.update({"study_id": study_id, "folder": str(folder), "wall_seconds": time.time() - wall0,
+    summary.update({"ended": ended, "study_id": study_id, "folder": str(folder), "wall_seconds": time.time() - wall0,
                     "backend": spec.backend, "scheduler": spec.scheduler, "task": task.id, "variant": label,
                     "seed": spec.seed})
     try:

@@ -212,3 +212,34 @@ def test_local_backend_runs_real_processes(tmp_path: Path) -> None:
     study = json.loads((folder / "study.json").read_text())
     assert study["clock"] == "wall"
     assert np.all(np.diff([r["ohgw_time"] for r in rows]) >= 0)
+
+
+# -- how a study ended ----------------------------------------------------------------------------
+
+def test_summary_says_how_the_study_ended_and_how_much_budget_it_used(tmp_path: Path) -> None:
+    s = run_study(small_spec(tmp_path), progress=False)
+    assert s["ended"] == "budget spent"
+    assert 0.5 < s["budget_used_fraction"] <= 1.0 + 1e-9
+    assert s["budget_used_fraction"] == pytest.approx(s["worker_time"] / (3.0 * 4))
+    on_disk = json.loads(Path(s["folder"], "summary.json").read_text())
+    assert on_disk["ended"] == "budget spent" and on_disk["budget_used_fraction"] == s["budget_used_fraction"]
+
+
+def test_budget_below_one_fidelity_unit_is_refused_before_any_work(tmp_path: Path) -> None:
+    out = cli("--results-dir", str(tmp_path), "--quiet", "--budget", "1e-9", timeout=120)
+    assert out.returncode == 2
+    err = out.stderr.strip()
+    assert "below the cost of one fidelity unit" in err and len(err.splitlines()) == 1
+    assert not list(tmp_path.rglob("study.json")) and not list(tmp_path.rglob("summary.json"))
+
+
+def test_local_study_with_no_report_is_not_complete(tmp_path: Path) -> None:
+    """No trial process can import torch and train a unit in 0.3 s: exit 2, partial.json, no summary."""
+    out = cli("--results-dir", str(tmp_path), "--backend", "local", "--workers", "1", "--budget", "0.3",
+              "--quiet", timeout=240)
+    assert out.returncode == 2, out.stderr
+    err = out.stderr.strip()
+    assert "0 reports" in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not list(tmp_path.rglob("summary.json"))
+    partial = json.loads(next(tmp_path.rglob("partial.json")).read_text())
+    assert partial["ended"] == "budget spent" and partial["reports"] == 0
