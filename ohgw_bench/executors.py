@@ -20,7 +20,10 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
+from ohgw_bench.errors import UserError
+
 EXECUTORS = ("inprocess", "process", "dask")
+CONNECT_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -126,7 +129,12 @@ def dask_client(address: str | None = None, max_parallel: int = 2, slurm: dict[s
     from distributed import Client, LocalCluster
 
     if address:
-        return Client(address)
+        # Fail fast with one line: distributed's default connect timeout is 30 s, then a traceback.
+        try:
+            return Client(address, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError, ValueError) as e:
+            raise UserError(f"--address {address}: no Dask scheduler reachable within {CONNECT_TIMEOUT_S:g} s "
+                            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no answer'})") from None
     if slurm is not None:
         from dask_jobqueue import SLURMCluster
 

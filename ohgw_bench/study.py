@@ -71,6 +71,10 @@ class StudySpec:
     def validate(self) -> None:
         if self.budget is not None and not (self.budget > 0 and math.isfinite(self.budget)):
             raise UserError(f"--budget must be a positive number of seconds, got {self.budget}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise UserError(f"--seed must be a non-negative integer, got {self.seed!r}")
+        if self.tau is not None and not math.isfinite(self.tau):
+            raise UserError(f"--tau must be a finite number, got {self.tau}")
         if self.n_workers < 1:
             raise UserError(f"--workers must be at least 1, got {self.n_workers}")
         if self.backend not in BACKENDS:
@@ -362,6 +366,21 @@ def _prepare_folder(folder: Path, spec: StudySpec, overwrite: bool) -> dict[str,
     return None
 
 
+def make_task(spec: StudySpec) -> Any:
+    """The spec's task adapter; an adapter that cannot be imported or built is the user's to fix
+    (a SyntaxError in a module:Class file, an __init__ that raises), so it is one line, not a traceback."""
+    from ohgw_bench import tasks
+
+    try:
+        return tasks.make(spec.task, data_dir=spec.data_dir, **dict(spec.task_options))
+    except UserError:
+        raise
+    except SyntaxError as e:
+        raise UserError(f"task {spec.task!r}: its module does not parse: {e.msg} ({e.filename}, line {e.lineno})") from None
+    except Exception as e:  # noqa: BLE001 - any error of a user's adapter constructor
+        raise UserError(f"task {spec.task!r}: the adapter failed to build: {type(e).__name__}: {e}") from None
+
+
 def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -> dict[str, Any]:
     """Run one study to its budget and return its summary (also written to summary.json)."""
     import torch
@@ -377,7 +396,7 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -
     if spec.backend not in baselines.spec(spec.scheduler).backends:
         raise UserError(f"scheduler {spec.scheduler!r} does not support --backend {spec.backend}")
     results.check_writable(spec.results_dir)
-    task = tasks.make(spec.task, data_dir=spec.data_dir, **dict(spec.task_options))
+    task = make_task(spec)
     try:
         task.prepare()
     except DataMissingError:

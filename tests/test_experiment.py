@@ -40,6 +40,7 @@ def write(tmp_path: Path, text: str, name: str = "exp.yaml") -> Path:
     ("tasks: [nope]\nschedulers: [asha]\nvariants: [none]\n", "tasks[0]"),
     ("tasks: [digits]\nschedulers: [asha]\nvariants: [sideways]\n", "variants[0]"),
     ("tasks: [digits]\nschedulers: [asha]\nvariants: [none]\nseeds: -1\n", "key 'seeds'"),
+    ("tasks: [digits]\nschedulers: [asha]\nvariants: [none]\nseeds: [0, -1]\n", "key 'seeds'"),
     ("tasks: [digits]\nschedulers: [asha]\nvariants: [none]\nbudgett: 3\n", "budgett"),
     ("tasks: [digits, digits]\nschedulers: [asha]\nvariants: [none]\n", "appears twice"),
     ("tasks: [digits\n", "not valid YAML"),
@@ -167,3 +168,27 @@ def test_sigkill_then_rerun_finishes_without_redoing_completed_studies(tmp_path:
                             str(tmp_path / "clean")], capture_output=True, text=True, timeout=600)
     assert clean.returncode == 0, clean.stderr
     assert _folders(tmp_path / "r") == _folders(tmp_path / "clean")
+
+
+def _experiment(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ohgw_bench.experiment", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_negative_retries_are_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, GRID.format(budget=1, seeds=1))
+    out = _experiment(str(path), "--results-dir", str(tmp_path / "r"), "--retries", "-1")
+    assert out.returncode == 2 and "--retries" in out.stderr and "Traceback" not in out.stderr
+    assert not results.find_studies(tmp_path / "r")
+
+
+def test_unreachable_dask_scheduler_is_one_line_and_fails_fast(tmp_path: Path) -> None:
+    """distributed waits 30 s by default and then raises a traceback; the subprocess timeout
+    below (generous for a loaded machine) would catch that wait."""
+    path = write(tmp_path, GRID.format(budget=1, seeds=1))
+    out = _experiment(str(path), "--results-dir", str(tmp_path / "r"), "--executor", "dask",
+                      "--address", "tcp://127.0.0.1:9", timeout=120)
+    assert out.returncode == 2
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: --address tcp://127.0.0.1:9") and "Traceback" not in out.stderr
+    assert not results.find_studies(tmp_path / "r")

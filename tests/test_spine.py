@@ -174,6 +174,14 @@ def test_cli_default_study_prints_summary_and_json(tmp_path: Path) -> None:
     (["--workers", "0"], "--workers"),
     (["--warm-start", "sideways"], "--warm-start"),
     (["--task-option", "novalue"], "KEY=VALUE"),
+    (["--seed", "-1"], "--seed"),
+    (["--tau", "nan"], "--tau"),
+    (["--step-rule", "sign"], "no warm-start"),
+    (["--rho", "0.1"], "no warm-start"),
+    (["--eta-h", "0.01"], "no warm-start"),
+    (["--horizon", "2"], "no warm-start"),
+    (["--hg-mode", "mixed"], "no warm-start"),
+    (["--split-batch"], "no warm-start"),
 ])
 def test_cli_bad_input_one_line_exit_2(tmp_path: Path, args: list[str], needle: str) -> None:
     out = cli("--results-dir", str(tmp_path), "--quiet", *args, timeout=120)
@@ -243,3 +251,36 @@ def test_local_study_with_no_report_is_not_complete(tmp_path: Path) -> None:
     assert not list(tmp_path.rglob("summary.json"))
     partial = json.loads(next(tmp_path.rglob("partial.json")).read_text())
     assert partial["ended"] == "budget spent" and partial["reports"] == 0
+
+
+@pytest.mark.parametrize("source, needle", [
+    ("from ohgw_bench.tasks.digits import DigitsTask\n\nclass Adapter(DigitsTask):\n"
+     "    def __init__(self, *a, **k):\n        raise RuntimeError('no such device')\n", "no such device"),
+    ("def broken(:\n    pass\n", "does not parse"),
+])
+def test_broken_user_adapter_is_one_line_exit_2(tmp_path: Path, source: str, needle: str) -> None:
+    (tmp_path / "my_adapter.py").write_text(source)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    out = subprocess.run([sys.executable, "-m", "ohgw_bench.run", "--task", "my_adapter:Adapter", "--quiet",
+                          "--results-dir", str(tmp_path / "r")], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 2
+    err = out.stderr.strip()
+    assert needle in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_closed_stdout_ends_quietly(tmp_path: Path) -> None:
+    """``python -m ohgw_bench.run | head``: the reader is gone before the summary is printed."""
+    proc = subprocess.Popen([sys.executable, "-m", "ohgw_bench.run", "--results-dir", str(tmp_path), "--budget", "1",
+                             "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=240) == 0, err
+    assert "BrokenPipeError" not in err and "Traceback" not in err
+    assert list(tmp_path.rglob("summary.json"))
+
+
+def test_tau_never_reaches_the_last_line_as_a_bare_nan(tmp_path: Path) -> None:
+    out = cli("--results-dir", str(tmp_path), "--budget", "1", "--quiet", "--tau", "inf", timeout=120)
+    assert out.returncode == 2 and "--tau" in out.stderr
