@@ -284,3 +284,31 @@ def test_closed_stdout_ends_quietly(tmp_path: Path) -> None:
 def test_tau_never_reaches_the_last_line_as_a_bare_nan(tmp_path: Path) -> None:
     out = cli("--results-dir", str(tmp_path), "--budget", "1", "--quiet", "--tau", "inf", timeout=120)
     assert out.returncode == 2 and "--tau" in out.stderr
+
+
+def test_warm_start_warms_up_once_before_its_first_measured_call(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """One-time costs (first autograd/FLOP-counter use, lazy loads) must not land in the first
+    trial's cost.seconds/ratio_time: the warm-up runs, unrecorded, before any measured call."""
+    import ohgw_bench.study as study_mod
+    import ohgw_bench.warmstart as ws_mod
+
+    log: list[str] = []
+    real_measure, real_warm_up = ws_mod.measure, study_mod.warm_up
+
+    def measured(fn, **kw):  # noqa: ANN001, ANN202
+        log.append("measured")
+        return real_measure(fn, **kw)
+
+    def warm_up(*a, **kw):  # noqa: ANN002, ANN003, ANN202
+        out = real_warm_up(*a, **kw)
+        log.append("warm-up")
+        return out
+
+    monkeypatch.setattr(ws_mod, "measure", measured)
+    monkeypatch.setattr(study_mod, "warm_up", warm_up)
+    s = run_study(small_spec(tmp_path, warm_start=WarmStartSettings(variant="ohgw"), budget=2.0), progress=False)
+    assert log[0] == "warm-up" and log.count("warm-up") == 1 and log.count("measured") >= 2
+    study = json.loads(Path(s["folder"], "study.json").read_text())
+    assert study["warm_start_warmup"]["seconds"] > 0 and "error" not in study["warm_start_warmup"]
+    none = run_study(small_spec(tmp_path / "none", budget=2.0), progress=False)
+    assert json.loads(Path(none["folder"], "study.json").read_text())["warm_start_warmup"] is None
