@@ -146,6 +146,7 @@ def human_summary(s: dict[str, Any]) -> str:
         f"  best {s.get('metric')}: {best if best is None else round(best, 5)}  "
         f"(incumbent's {s.get('test_metric')}: {None if s.get('best_test_metric') is None else round(s['best_test_metric'], 5)})",
         f"  trials: {s.get('trials')}  reports: {s.get('reports')}  failed trials: {s.get('failed_trials', 0)}",
+        f"  ended: {s.get('ended')}  ({100 * (s.get('budget_used_fraction') or 0.0):.0f}% of the worker budget used)",
         f"  time to tau={s.get('tau')}: " + (f"{t_tau:.1f} s" if t_tau is not None else f"not reached within {s.get('budget')} s"),
         f"  warm-start: {ws.get('trials_nudged', 0)} trials nudged, {ws.get('sim_seconds', 0.0):.3g} s charged "
         f"({100 * ws.get('share_of_worker_time', 0.0):.2f}% of worker time), {ws.get('wall_seconds', 0.0):.3g} s measured",
