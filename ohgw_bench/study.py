@@ -422,7 +422,7 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -
     import torch
     from syne_tune import Tuner
 
-    from ohgw_bench import baselines, tasks
+    from ohgw_bench import baselines
     from ohgw_bench.backends import ProcessBackend, SimulatedBackend, TrialRunner
     from ohgw_bench.baselines.warmstarted import WarmStarted
     from ohgw_bench.warmstart import WarmStart
