@@ -11,16 +11,23 @@ experiment goes on.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
+from ohgw_bench.errors import UserError
+
 EXECUTORS = ("inprocess", "process", "dask")
+CONNECT_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -80,44 +87,108 @@ def run_inprocess(jobs: Iterable[tuple[str, dict[str, Any]]], on_done: Progress,
     return out
 
 
+PARENT_CHECK_S = 0.5
+STOP_GRACE_S = 5.0
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Pool worker: once the experiment process is gone (even SIGKILLed), SIGTERM ourselves, so
+    a running study is marked partial (run_study's handler) and the worker exits."""
+    while True:
+        time.sleep(PARENT_CHECK_S)
+        if os.getppid() != parent_pid:
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+
+
+def _pool_worker_init(parent_pid: int) -> None:
+    """Pool worker set-up: one thread; Ctrl-C is the parent's to handle (it SIGTERMs us), so an
+    idle worker never prints a KeyboardInterrupt traceback; watch for the parent's death."""
+    _one_thread()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="ohgw-parent-watch").start()
+
+
+def _pool_execute(spec_dict: dict[str, Any]) -> dict[str, Any]:
+    """:func:`execute` in a pool worker: an interrupted study (already marked partial by
+    run_study) ends the worker at once, so it can never pick up another study."""
+    try:
+        return execute(spec_dict)
+    except KeyboardInterrupt:
+        os._exit(130)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """SIGTERM every worker (their running studies mark themselves partial), then SIGKILL any
+    that has not exited within STOP_GRACE_S: no worker outlives the experiment."""
+    procs = [p for p in (getattr(pool, "_processes", None) or {}).values() if p.is_alive()]
+    for p in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p.pid, signal.SIGTERM)
+    deadline = time.time() + STOP_GRACE_S
+    for p in procs:
+        p.join(timeout=max(0.0, deadline - time.time()))
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+            p.join(timeout=1.0)
+
+
 def run_process_pool(jobs: Iterable[tuple[str, dict[str, Any]]], on_done: Progress, max_parallel: int = 2,
                      retries: int = 2, **_: Any) -> list[Outcome]:
-    """A local process pool; a study whose worker died is resubmitted up to ``retries`` times."""
+    """A local process pool; a study whose worker died is resubmitted up to ``retries`` times.
+
+    Studies are handed out one per free worker (never queued ahead), so after SIGINT/SIGTERM
+    no further study starts: the running ones are stopped and marked partial (``ended``:
+    interrupted), the workers are taken down, and KeyboardInterrupt reaches the caller.
+    """
     import multiprocessing as mp
 
-    pending = list(jobs)
+    pending = deque(jobs)
     attempts: dict[str, int] = {}
     out: list[Outcome] = []
     ctx = mp.get_context("spawn")
     while pending:
-        pool = ProcessPoolExecutor(max_workers=max_parallel, mp_context=ctx, initializer=_one_thread)
-        futures: dict[Future[dict[str, Any]], tuple[str, dict[str, Any]]] = {}
-        broken: list[tuple[str, dict[str, Any]]] = []
+        pool = ProcessPoolExecutor(max_workers=max_parallel, mp_context=ctx, initializer=_pool_worker_init,
+                                   initargs=(os.getpid(),))
+        running: dict[Future[dict[str, Any]], tuple[str, dict[str, Any]]] = {}
+        retry: list[tuple[str, dict[str, Any]]] = []
+        broken = interrupted = False
         try:
-            for key, spec in pending:
-                attempts[key] = attempts.get(key, 0) + 1
-                futures[pool.submit(execute, spec)] = (key, spec)
-            pending = []
             on_done(None, 0)
-            not_done = set(futures)
-            while not_done:
-                done, not_done = wait(not_done, timeout=1.0, return_when=FIRST_COMPLETED)
+            while running or (pending and not broken):
+                while pending and not broken and len(running) < max_parallel:
+                    key, spec = pending[0]
+                    try:
+                        fut = pool.submit(_pool_execute, spec)
+                    except BrokenProcessPool:
+                        broken = True
+                        break
+                    pending.popleft()
+                    attempts[key] = attempts.get(key, 0) + 1
+                    running[fut] = (key, spec)
+                done, _ = wait(running, timeout=1.0, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    key, spec = futures[fut]
+                    key, spec = running.pop(fut)
                     try:
                         o = _outcome(key, fut.result(), attempts[key])
                     except BrokenProcessPool as e:
+                        broken = True
                         if attempts[key] <= retries:
-                            broken.append((key, spec))
+                            retry.append((key, spec))
                             continue
                         o = _failed(key, e, attempts[key])
                     except BaseException as e:  # noqa: BLE001
                         o = _failed(key, e, attempts[key])
                     out.append(o)
                     on_done(o, 0)
+        except KeyboardInterrupt:
+            interrupted = True
+            _stop_workers(pool)
+            raise
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-        pending = broken
+            pool.shutdown(wait=not interrupted, cancel_futures=True)
+        pending.extendleft(reversed(retry))
     return out
 
 
@@ -126,7 +197,12 @@ def dask_client(address: str | None = None, max_parallel: int = 2, slurm: dict[s
     from distributed import Client, LocalCluster
 
     if address:
-        return Client(address)
+        # Fail fast with one line: distributed's default connect timeout is 30 s, then a traceback.
+        try:
+            return Client(address, timeout=CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError, ValueError) as e:
+            raise UserError(f"--address {address}: no Dask scheduler reachable within {CONNECT_TIMEOUT_S:g} s "
+                            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no answer'})") from None
     if slurm is not None:
         from dask_jobqueue import SLURMCluster
 
@@ -166,9 +242,21 @@ def run_dask(jobs: Iterable[tuple[str, dict[str, Any]]], on_done: Progress, max_
                 cluster.close()
 
 
+def _sigterm_as_interrupt(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def run_all(executor: str, jobs: list[tuple[str, dict[str, Any]]], on_done: Progress, **kwargs: Any) -> list[Outcome]:
+    """Run the jobs on one executor; SIGTERM is handled like Ctrl-C (running studies are marked
+    partial, nothing new starts), as a scheduler's kill of the experiment must not orphan workers."""
     runners = {"inprocess": run_inprocess, "process": run_process_pool, "dask": run_dask}
-    return runners[executor](jobs, on_done, **kwargs)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt) if main else None
+    try:
+        return runners[executor](jobs, on_done, **kwargs)
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
 
 
 class ProgressLine:

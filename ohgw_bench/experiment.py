@@ -67,9 +67,9 @@ def _seeds(path: Path, key: str, value: Any) -> list[int]:
         raise _err(path, key, "an integer count or a list of integers", value)
     if isinstance(value, int) and value > 0:
         return list(range(value))
-    if isinstance(value, list) and value and all(isinstance(s, int) and not isinstance(s, bool) for s in value):
+    if isinstance(value, list) and value and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value):
         return list(value)
-    raise _err(path, key, "a positive integer count or a list of integers", value)
+    raise _err(path, key, "a positive integer count or a list of non-negative integers", value)
 
 
 def _number(path: Path, key: str, value: Any, positive: bool = True) -> float:
@@ -238,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.max_parallel < 1:
             raise UserError(f"--max-parallel must be at least 1, got {args.max_parallel}")
+        if args.retries < 0:
+            raise UserError(f"--retries must be at least 0, got {args.retries}")
         if args.executor != "dask" and (args.address or args.slurm):
             raise UserError("--address and --slurm need --executor dask")
         from ohgw_bench.results import check_writable

@@ -22,8 +22,10 @@ Validation pass: dropout (and every other train/eval switch) is in eval mode, wh
 BatchNorm normalises with the validation batch's own statistics by default
 (``HyperProblem.val_bn = "batch"``): after k steps from initialisation the running
 statistics are still close to their initial values (mean 0, variance 1) and an eval-mode
-BatchNorm would measure a network that nobody trains. ``val_bn = "running"`` uses the
-lookahead's running statistics instead.
+BatchNorm would measure a network that nobody trains. ``val_bn = "running"`` is refused
+(ValueError): ``F.batch_norm`` updates running statistics in place, outside autograd's graph,
+so an exact hyper-gradient through them would silently leave out how the hyperparameters move
+them (measured off by a relative 1.7e-3 to 0.22 against float64 central differences).
 """
 
 from __future__ import annotations
@@ -84,7 +86,10 @@ class HyperProblem:
     - ``hyper``: native values of the hyperparameters, by search-space name.
     - ``seed``: seeds torch's generator (forked, so the caller's stream is untouched) before
       every training forward, so dropout and other draws are the same in every pass.
-    - ``val_bn``: ``"batch"`` or ``"running"`` statistics for BatchNorm in the validation pass.
+    - ``val_bn``: BatchNorm statistics in the validation pass; only ``"batch"`` is accepted.
+      ``"running"`` is refused rather than carried functionally: BatchNorm updates its running
+      statistics in place, which autograd does not record, so the "exact" hyper-gradient would
+      be wrong (see the module docstring).
     """
 
     model: torch.nn.Module
@@ -96,7 +101,14 @@ class HyperProblem:
     hyper: dict[str, float]
     extras: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
-    val_bn: Literal["batch", "running"] = "batch"
+    val_bn: Literal["batch"] = "batch"
+
+    def __post_init__(self) -> None:
+        if self.val_bn != "batch":
+            raise ValueError(
+                f"HyperProblem(val_bn={self.val_bn!r}) is not supported: BatchNorm updates its running statistics "
+                "in place, outside autograd's graph, so the hyper-gradient through them would be wrong; "
+                "use val_bn='batch' (the validation batch's own statistics)")
 
 
 @dataclass

@@ -50,15 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ohgw", action="store_true", help="shorthand for --warm-start ohgw (default: off)")
     p.add_argument("--warm-start", default=None, metavar="VARIANT",
                    help="none, ohgw, random, prior, or ohgw-kN for N lookahead steps (default: none)")
-    p.add_argument("--eta-h", type=float, default=1e-3, help="hyper-step size for --step-rule raw (default: 1e-3)")
-    p.add_argument("--step-rule", choices=("raw", "normalized", "sign"), default="raw",
+    p.add_argument("--eta-h", type=float, default=None, help="hyper-step size for --step-rule raw (default: 1e-3)")
+    p.add_argument("--step-rule", choices=("raw", "normalized", "sign"), default=None,
                    help="raw: psi - eta_h*g (the paper's); normalized/sign: trust region of radius --rho "
                         "in unit-cube coordinates (default: raw)")
-    p.add_argument("--rho", type=float, default=0.05, help="trust-region radius for normalized/sign (default: 0.05)")
+    p.add_argument("--rho", type=float, default=None, help="trust-region radius for normalized/sign (default: 0.05)")
     p.add_argument("--horizon", type=int, default=None, help="lookahead steps k (default: the task's, 1 for SGD, 2 for AdamW)")
-    p.add_argument("--hg-mode", choices=("exact", "first-order", "mixed"), default="exact",
+    p.add_argument("--hg-mode", choices=("exact", "first-order", "mixed"), default=None,
                    help="hyper-gradient mode (default: exact)")
-    p.add_argument("--split-batch", action="store_true", help="carve the validation batch out of the first mini-batch (default: off)")
+    p.add_argument("--split-batch", action="store_true", default=None, help="carve the validation batch out of the first mini-batch (default: off)")
     p.add_argument("--seed", type=int, default=0, help="study seed (default: 0)")
     p.add_argument("--budget", type=float, default=None, help="seconds on the study's clock (default: the task's)")
     p.add_argument("--workers", type=int, default=4, help="number of (simulated or real) workers (default: 4)")
@@ -97,14 +97,23 @@ def warm_start_settings(args: argparse.Namespace) -> Any:
         variant = "ohgw"
     if variant not in VARIANTS:
         raise UserError(f"--warm-start must be one of {', '.join(VARIANTS)} or ohgw-kN, got {variant!r}")
+    # Settings of a warm-start given without one would be silently ignored (the folder says none).
+    given = [flag for flag, value in (("--step-rule", args.step_rule), ("--rho", args.rho), ("--eta-h", args.eta_h),
+                                      ("--horizon", args.horizon), ("--hg-mode", args.hg_mode),
+                                      ("--split-batch", args.split_batch)) if value is not None]
+    if variant == "none" and given:
+        raise UserError(f"{', '.join(given)}: warm-start settings, but no warm-start was chosen "
+                        "(add --ohgw or --warm-start VARIANT)")
+    eta_h = 1e-3 if args.eta_h is None else args.eta_h
+    rho = 0.05 if args.rho is None else args.rho
     if horizon is not None and horizon < 1:
         raise UserError(f"--horizon must be at least 1, got {horizon}")
-    if not (args.eta_h > 0 and math.isfinite(args.eta_h)):
-        raise UserError(f"--eta-h must be positive, got {args.eta_h}")
-    if not (0 < args.rho <= 1):
-        raise UserError(f"--rho must be in (0, 1], got {args.rho}")
-    return WarmStartSettings(variant=variant, eta_h=args.eta_h, step_rule=args.step_rule, rho=args.rho,
-                             horizon=horizon, mode=args.hg_mode, split_batch=args.split_batch)
+    if not (eta_h > 0 and math.isfinite(eta_h)):
+        raise UserError(f"--eta-h must be positive, got {eta_h}")
+    if not (0 < rho <= 1):
+        raise UserError(f"--rho must be in (0, 1], got {rho}")
+    return WarmStartSettings(variant=variant, eta_h=eta_h, step_rule=args.step_rule or "raw", rho=rho,
+                             horizon=horizon, mode=args.hg_mode or "exact", split_batch=bool(args.split_batch))
 
 
 def list_tasks() -> str:
@@ -145,6 +154,7 @@ def human_summary(s: dict[str, Any]) -> str:
         f"  best {s.get('metric')}: {best if best is None else round(best, 5)}  "
         f"(incumbent's {s.get('test_metric')}: {None if s.get('best_test_metric') is None else round(s['best_test_metric'], 5)})",
         f"  trials: {s.get('trials')}  reports: {s.get('reports')}  failed trials: {s.get('failed_trials', 0)}",
+        f"  ended: {s.get('ended')}  ({100 * (s.get('budget_used_fraction') or 0.0):.0f}% of the worker budget used)",
         f"  time to tau={s.get('tau')}: " + (f"{t_tau:.1f} s" if t_tau is not None else f"not reached within {s.get('budget')} s"),
         f"  warm-start: {ws.get('trials_nudged', 0)} trials nudged, {ws.get('sim_seconds', 0.0):.3g} s charged "
         f"({100 * ws.get('share_of_worker_time', 0.0):.2f}% of worker time), {ws.get('wall_seconds', 0.0):.3g} s measured",
@@ -153,6 +163,17 @@ def human_summary(s: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; a closed stdout (``| head``) ends it quietly, as other Unix tools do."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader went away: point stdout at /dev/null so the interpreter's final flush is quiet.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.list_tasks:
@@ -177,8 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: the study folder is marked partial; run the same command to restart it", file=sys.stderr)
         return 130
+    from ohgw_bench.results import dumps
+
     print(human_summary(summary))
-    print(json.dumps(summary, sort_keys=True, default=str))
+    print(dumps(summary))  # strict JSON: a non-finite number is written as null
     sys.stdout.flush()
     return 0
 

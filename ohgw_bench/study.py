@@ -71,6 +71,10 @@ class StudySpec:
     def validate(self) -> None:
         if self.budget is not None and not (self.budget > 0 and math.isfinite(self.budget)):
             raise UserError(f"--budget must be a positive number of seconds, got {self.budget}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise UserError(f"--seed must be a non-negative integer, got {self.seed!r}")
+        if self.tau is not None and not math.isfinite(self.tau):
+            raise UserError(f"--tau must be a finite number, got {self.tau}")
         if self.n_workers < 1:
             raise UserError(f"--workers must be at least 1, got {self.n_workers}")
         if self.backend not in BACKENDS:
@@ -255,6 +259,31 @@ class StudyRecorder:
                 self._best = round(float(value), 5)
 
 
+ENDED = ("budget spent", "scheduler exhausted", "failure limit", "interrupted")
+"""How a study ended. Only the first two are complete studies (summary.json); the other two
+leave partial.json (with the same ``ended`` key) and the study restarts when run again."""
+
+
+def cheapest_unit_cost(task: Any) -> float:
+    """Simulated seconds of one fidelity unit for the cheapest of a few probe configs.
+
+    The probes are the default config and the configs with every hyperparameter at its lower
+    or upper bound; cost models are monotone in size-like hyperparameters, so this is the
+    cheapest unit a scheduler can start. A budget below it can never produce a report.
+    """
+    space = task.space
+    probes = [space.default_config()]
+    for side in ("low", "high"):
+        probes.append({p.name: (int(getattr(p, side)) if p.integer else float(getattr(p, side))) for p in space})
+    return min(float(task.cost(c, 0, 1)) for c in probes)
+
+
+def mark_ended(writer: results.StudyWriter, ended: str, reason: str) -> None:
+    """partial.json for a study that is not complete: how it ended, why, and how far it got."""
+    results.write_json_atomic(writer.folder / results.PARTIAL_FILE,
+                              {"status": "partial", "ended": ended, "reason": reason, "reports": writer.seq})
+
+
 def summarize(rows: list[dict[str, Any]], task: Any, spec: StudySpec, budget: float, tau: float) -> dict[str, Any]:
     """The study's headline numbers from its rows (the analysis recomputes all of them from rows)."""
     from ohgw_bench import metrics
@@ -288,6 +317,9 @@ def summarize(rows: list[dict[str, Any]], task: Any, spec: StudySpec, budget: fl
         "failed_trials": len({r["ohgw_trial_id"] for r in rows if r.get("ohgw_status") == "failed"}),
         "budget": budget,
         "worker_time": worker,
+        # worker-time used / worker budget (budget x workers). On --backend local the worker time
+        # is what trials report (st_worker_time), so process start-up is not counted as used.
+        "budget_used_fraction": worker / (budget * spec.n_workers) if budget > 0 else 0.0,
         "warm_start": {
             "trials_nudged": sum(1 for w in per_trial.values() if w.get("applied")),
             "sim_seconds": ws_sim,
@@ -334,12 +366,64 @@ def _prepare_folder(folder: Path, spec: StudySpec, overwrite: bool) -> dict[str,
     return None
 
 
+def warm_up(warm: Any, task: Any, seed: int) -> dict[str, Any] | None:
+    """Run the warm-start's measured call once, unrecorded, before the study's first trial.
+
+    The first hyper-gradient of a process pays one-time costs (lazy imports, the FLOP
+    counter's and autograd's first use, allocator growth, data the task loads lazily): measured
+    inside the first trial's record they made its ``ratio_time`` ~100x the others'. So the
+    same call (same measuring modes) runs here on the default config with a throwaway seed;
+    its wall time is kept apart in study.json (``warm_start_warmup``) and every record's
+    ``cost.seconds``/``ratio_time`` is a steady-state cost. Global RNGs are put back, so the
+    study's trials are the same with or without it. Errors are left to the real calls.
+    """
+    from ohgw_bench.cost import measure
+    from ohgw_bench.hypergrad import hypergradient
+    from ohgw_bench.warmstart import _global_rngs_kept
+
+    settings = warm.settings
+    method = getattr(task, "hypergrad_method", "none")
+    if settings.variant == "none" or method == "none":
+        return None
+    config = task.space.default_config()
+    throwaway = seed + 10**9
+    t0 = time.perf_counter()
+    try:
+        with _global_rngs_kept():
+            if method == "autograd":
+                measure(lambda: hypergradient(task.hyper_problem(config, throwaway, warm.horizon, settings.split_batch),
+                                              task.space, horizon=warm.horizon, mode=settings.mode,
+                                              on_unreachable="flag"))
+            else:
+                objective, _ = task.hyper_objective(config, throwaway)
+                measure(lambda: objective(config))
+    except Exception as e:  # noqa: BLE001 - the trials' own calls record any error
+        return {"seconds": time.perf_counter() - t0, "method": method, "error": f"{type(e).__name__}: {e}"}
+    return {"seconds": time.perf_counter() - t0, "method": method, "finished_at": time.time()}
+
+
+def make_task(spec: StudySpec) -> Any:
+    """The spec's task adapter; an adapter that cannot be imported or built is the user's to fix
+    (a SyntaxError in a module:Class file, an __init__ that raises), so it is one line, not a traceback."""
+    from ohgw_bench import tasks
+
+    try:
+        tasks.validate_options(spec.task, dict(spec.task_options))  # before the adapter is built
+        return tasks.make(spec.task, data_dir=spec.data_dir, **dict(spec.task_options))
+    except UserError:
+        raise
+    except SyntaxError as e:
+        raise UserError(f"task {spec.task!r}: its module does not parse: {e.msg} ({e.filename}, line {e.lineno})") from None
+    except Exception as e:  # noqa: BLE001 - any error of a user's adapter constructor
+        raise UserError(f"task {spec.task!r}: the adapter failed to build: {type(e).__name__}: {e}") from None
+
+
 def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -> dict[str, Any]:
     """Run one study to its budget and return its summary (also written to summary.json)."""
     import torch
     from syne_tune import Tuner
 
-    from ohgw_bench import baselines, tasks
+    from ohgw_bench import baselines
     from ohgw_bench.backends import ProcessBackend, SimulatedBackend, TrialRunner
     from ohgw_bench.baselines.warmstarted import WarmStarted
     from ohgw_bench.warmstart import WarmStart
@@ -348,11 +432,10 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -
 
     spec.validate()
     baselines.validate_options(spec.scheduler, dict(spec.scheduler_options))  # before any work
-    tasks.validate_options(spec.task, dict(spec.task_options))
     if spec.backend not in baselines.spec(spec.scheduler).backends:
         raise UserError(f"scheduler {spec.scheduler!r} does not support --backend {spec.backend}")
     results.check_writable(spec.results_dir)
-    task = tasks.make(spec.task, data_dir=spec.data_dir, **dict(spec.task_options))
+    task = make_task(spec)
     try:
         task.prepare()
     except DataMissingError:
@@ -361,6 +444,11 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -
         raise DataMissingError(f"task {task.id}: {e}") from None
     budget = float(spec.budget if spec.budget is not None else task.default_budget)
     tau = float(spec.tau if spec.tau is not None else task.tau)
+    if spec.backend == "simulated":
+        unit = cheapest_unit_cost(task)
+        if budget < unit:
+            raise UserError(f"--budget {budget:g} s is below the cost of one fidelity unit of {task.id} "
+                            f"({unit:.3g} s simulated for the cheapest config): the study could not report anything")
     label = spec.warm_start.label()
     folder = results.study_dir(spec.results_dir, spec.experiment, spec.task_label or task.id.replace(":", "."),
                                spec.scheduler.replace(":", "."), label, spec.seed)
@@ -386,6 +474,7 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -
         output_dir=folder / "scheduler", options=dict(spec.scheduler_options))
     warm = WarmStart(spec.warm_start, task, seed=spec.seed + 7_777)
     ctx.warm_start = warm
+    meta["warm_start_warmup"] = warm_up(warm, task, spec.seed)
     base = baselines.build(spec.scheduler, ctx, backend=spec.backend)
     scheduler = base if getattr(base, "applies_warm_start", False) else WarmStarted(base, warm, task.space, spec.seed)
 
@@ -445,7 +534,7 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -
                           output_logger=quiet_tuner_logger())
             tuner.run()
     except KeyboardInterrupt:
-        writer.mark_partial(f"interrupted by {interrupted[0] if interrupted else 'SIGINT'}")
+        mark_ended(writer, "interrupted", f"interrupted by {interrupted[0] if interrupted else 'SIGINT'}")
         writer.close()
         raise
     except OSError as e:
@@ -457,12 +546,22 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -
             signal.signal(signal.SIGTERM, previous)
     why = recorder.too_many_failures(spec.max_failures, spec.max_consecutive_failures)
     if why is not None:
-        writer.mark_partial(f"stopped: {why}")
+        mark_ended(writer, "failure limit", f"stopped: {why}")
         writer.close()
         last = next((r.get("ohgw_error") for r in reversed(recorder.rows) if r.get("ohgw_error")), None)
         raise UserError(f"study stopped: {why}; last error: {last}; rows in {folder / results.REPORTS_FILE}")
+    ended = "budget spent" if budget_spent() else "scheduler exhausted"
+    if not recorder.rows:
+        if spec.backend == "local":
+            why = (f"0 reports in {budget:g} s of wall-clock ({ended}): no trial process got through start-up "
+                   "(python, imports, data) and one fidelity unit in time; raise --budget")
+        else:
+            why = f"0 reports ({ended}): the scheduler started no trial that finished a fidelity unit"
+        mark_ended(writer, ended, f"not complete: {why}")
+        writer.close()
+        raise UserError(f"study not complete: {why}")
     summary = summarize(recorder.rows, task, spec, budget, tau)
-    summary.update({"study_id": study_id, "folder": str(folder), "wall_seconds": time.time() - wall0,
+    summary.update({"ended": ended, "study_id": study_id, "folder": str(folder), "wall_seconds": time.time() - wall0,
                     "backend": spec.backend, "scheduler": spec.scheduler, "task": task.id, "variant": label,
                     "seed": spec.seed, "peak_rss_bytes": results.peak_rss_bytes()})
     try:

@@ -197,6 +197,9 @@ class WarmStart:
             "J": None, "method": None, "horizon": None, "evaluations": 0, "info": {},
             "cost": ZERO.as_dict(), "step_cost": None, "step_cost_kind": None,
             "ratio_time": None, "ratio_flops": None, "ratio_memory": None, "sim_seconds": 0.0,
+            # False for the first-order and mixed modes, which drop or approximate second-order
+            # terms (at k = 2 they can flip the sign of weight decay's hyper-gradient).
+            "hg_exact": s.mode == "exact",
         }
 
     def apply(self, config: Mapping[str, Any], trial_seed: int) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -40,6 +40,7 @@ def write(tmp_path: Path, text: str, name: str = "exp.yaml") -> Path:
     ("tasks: [nope]\nschedulers: [asha]\nvariants: [none]\n", "tasks[0]"),
     ("tasks: [digits]\nschedulers: [asha]\nvariants: [sideways]\n", "variants[0]"),
     ("tasks: [digits]\nschedulers: [asha]\nvariants: [none]\nseeds: -1\n", "key 'seeds'"),
+    ("tasks: [digits]\nschedulers: [asha]\nvariants: [none]\nseeds: [0, -1]\n", "key 'seeds'"),
     ("tasks: [digits]\nschedulers: [asha]\nvariants: [none]\nbudgett: 3\n", "budgett"),
     ("tasks: [digits, digits]\nschedulers: [asha]\nvariants: [none]\n", "appears twice"),
     ("tasks: [digits\n", "not valid YAML"),
@@ -167,3 +168,92 @@ def test_sigkill_then_rerun_finishes_without_redoing_completed_studies(tmp_path:
                             str(tmp_path / "clean")], capture_output=True, text=True, timeout=600)
     assert clean.returncode == 0, clean.stderr
     assert _folders(tmp_path / "r") == _folders(tmp_path / "clean")
+
+
+def _experiment(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ohgw_bench.experiment", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_negative_retries_are_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, GRID.format(budget=1, seeds=1))
+    out = _experiment(str(path), "--results-dir", str(tmp_path / "r"), "--retries", "-1")
+    assert out.returncode == 2 and "--retries" in out.stderr and "Traceback" not in out.stderr
+    assert not results.find_studies(tmp_path / "r")
+
+
+def test_unreachable_dask_scheduler_is_one_line_and_fails_fast(tmp_path: Path) -> None:
+    """distributed waits 30 s by default and then raises a traceback; the subprocess timeout
+    below (generous for a loaded machine) would catch that wait."""
+    path = write(tmp_path, GRID.format(budget=1, seeds=1))
+    out = _experiment(str(path), "--results-dir", str(tmp_path / "r"), "--executor", "dask",
+                      "--address", "tcp://127.0.0.1:9", timeout=120)
+    assert out.returncode == 2
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: --address tcp://127.0.0.1:9") and "Traceback" not in out.stderr
+    assert not results.find_studies(tmp_path / "r")
+
+
+LONG = GRID.format(budget=600, seeds=6)
+
+
+def _start_long(tmp_path: Path) -> tuple[subprocess.Popen[bytes], list[Path], list[int]]:
+    """An experiment on the process pool with two long studies running; their folders and the pool's pids."""
+    import psutil
+
+    path = write(tmp_path, LONG)
+    proc = subprocess.Popen([sys.executable, "-m", "ohgw_bench.experiment", str(path), "--results-dir",
+                             str(tmp_path / "r"), "--executor", "process", "--max-parallel", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        started = [f for f in results.find_studies(tmp_path / "r") if list(results.iter_reports(f))]
+        if len(started) == 2:
+            break
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        time.sleep(0.2)
+    else:
+        proc.kill()
+        raise AssertionError("two studies never started reporting")
+    pids = [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+    return proc, started, pids
+
+
+def _gone(pids: list[int], timeout: float = 60) -> list[int]:
+    import psutil
+
+    deadline = time.time() + timeout
+    alive = pids
+    while alive and time.time() < deadline:
+        alive = [p for p in alive if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+        time.sleep(0.2)
+    return alive
+
+
+def _assert_stopped_and_partial(tmp_path: Path, started: list[Path]) -> None:
+    assert sorted(results.find_studies(tmp_path / "r")) == sorted(started), "a study started after the signal"
+    for folder in started:
+        assert not (folder / results.SUMMARY_FILE).exists()
+        partial = results.read_json(folder / results.PARTIAL_FILE)
+        assert partial is not None and partial["ended"] == "interrupted", partial
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_on_a_process_pool_experiment_stops_everything(tmp_path: Path, sig: signal.Signals) -> None:
+    proc, started, pids = _start_long(tmp_path)
+    proc.send_signal(sig)
+    rc = proc.wait(timeout=120)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    assert rc == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    assert _gone(pids) == [], "pool workers outlived the experiment"
+    _assert_stopped_and_partial(tmp_path, started)
+
+
+def test_sigkilled_parent_takes_its_workers_down(tmp_path: Path) -> None:
+    proc, started, pids = _start_long(tmp_path)
+    proc.kill()
+    proc.wait(timeout=60)
+    assert _gone(pids) == [], "pool workers outlived a SIGKILLed experiment"
+    _assert_stopped_and_partial(tmp_path, started)

@@ -334,3 +334,25 @@ def test_finite_difference_is_one_sided_at_the_bounds() -> None:
     assert hg.unit["b"] == pytest.approx(truth["b"] + CURV["b"] * h, rel=1e-9)
     with pytest.raises(ValueError, match="not movable"):
         finite_difference(quadratic, config, QUAD_SPACE, names=["n"])
+
+
+def test_running_bn_statistics_in_validation_are_refused() -> None:
+    """BatchNorm updates running stats in place (outside autograd): an 'exact' hyper-gradient
+    through them would silently miss their dependence on the hyperparameters."""
+    with pytest.raises(ValueError, match="running statistics"):
+        HyperProblem(model=cnn(), train_batches=[batch((2, 5, 5), 4, 1)], val_batch=batch((2, 5, 5), 4, 2)[:2],
+                     train_loss=smoothed_loss, val_loss=val_loss, optimizer=SGD(), hyper=dict(SGD_HYPER),
+                     val_bn="running")
+
+
+@pytest.mark.parametrize(("mode", "exact"), [("exact", True), ("first-order", False), ("mixed", False)])
+def test_every_warm_start_record_says_whether_its_hyper_gradient_is_exact(mode: str, exact: bool) -> None:
+    from ohgw_bench import tasks
+    from ohgw_bench.warmstart import WarmStart, WarmStartSettings
+
+    task = tasks.make("digits")
+    task.prepare()
+    config = task.space.default_config()
+    _, record = WarmStart(WarmStartSettings(variant="ohgw", mode=mode), task, 0, strict=True).apply(config, 1)
+    assert record["hg_exact"] is exact
+    assert record["method"] == f"autograd-{mode}"

@@ -66,7 +66,8 @@ def test_study_stops_after_too_many_failures_with_a_clear_message(tmp_path: Path
     assert "\n" not in str(err.value)
     folder = results.find_studies(tmp_path)[0]
     assert not results.is_complete(folder)
-    assert "stopped" in json.loads((folder / results.PARTIAL_FILE).read_text())["reason"]
+    marker = json.loads((folder / results.PARTIAL_FILE).read_text())
+    assert "stopped" in marker["reason"] and marker["ended"] == "failure limit"
 
 
 def test_consecutive_failures_stop_the_study(tmp_path: Path) -> None:
@@ -112,6 +113,7 @@ def test_interrupted_study_restarts_cleanly(tmp_path: Path, sig: signal.Signals)
     if sig != signal.SIGKILL:
         assert proc.returncode == 130 and "partial" in err and "Traceback" not in err
         assert signal.Signals(sig).name in marker["reason"] or "SIGINT" in marker["reason"]
+        assert marker["ended"] == "interrupted"
     partial_rows = list(results.iter_reports(folder))
     again = _start(tmp_path)
     out, err = again.communicate(timeout=600)

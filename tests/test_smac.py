@@ -339,3 +339,22 @@ def test_registry_builds_both_facades_with_options(tmp_path):
     assert hb.metric_names() == ["loss"] and hb.metric_mode() == "min"
     assert (tmp_path / "hb" / "smac" / "HyperbandFacade" / "0").is_dir()
     assert type(mf.smac).__name__ == "MultiFidelityFacade"
+
+
+class Unmoved:
+    """A warm-start that leaves every config as proposed (the none arm, or a zero step)."""
+
+    def apply(self, config: dict[str, Any], trial_seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        return dict(config), {"applied": False}
+
+
+@pytest.mark.parametrize("builder", [build_hyperband, build_multi_fidelity])
+def test_an_unmoved_config_is_not_a_collision_so_the_vanilla_arm_keeps_running(tmp_path, monkeypatch, builder):
+    """SMAC's selector records every config before handing it out: an unmoved one must not count
+    as landing on a known config (that exhausted the none arm after 16 configs, or at once for BOHB)."""
+    scheduler = builder(context(tmp_path, warm_start=Unmoved(), initial_design_size=4)
+                        if builder is build_multi_fidelity else context(tmp_path, warm_start=Unmoved()))
+    recorder = run_study(scheduler, tmp_path, monkeypatch, n_trials=40)
+    assert not scheduler._exhausted
+    assert len(recorder.asked) >= 40
+    assert len(scheduler.selector.proposals) >= 17

@@ -174,6 +174,14 @@ def test_cli_default_study_prints_summary_and_json(tmp_path: Path) -> None:
     (["--workers", "0"], "--workers"),
     (["--warm-start", "sideways"], "--warm-start"),
     (["--task-option", "novalue"], "KEY=VALUE"),
+    (["--seed", "-1"], "--seed"),
+    (["--tau", "nan"], "--tau"),
+    (["--step-rule", "sign"], "no warm-start"),
+    (["--rho", "0.1"], "no warm-start"),
+    (["--eta-h", "0.01"], "no warm-start"),
+    (["--horizon", "2"], "no warm-start"),
+    (["--hg-mode", "mixed"], "no warm-start"),
+    (["--split-batch"], "no warm-start"),
 ])
 def test_cli_bad_input_one_line_exit_2(tmp_path: Path, args: list[str], needle: str) -> None:
     out = cli("--results-dir", str(tmp_path), "--quiet", *args, timeout=120)
@@ -212,3 +220,95 @@ def test_local_backend_runs_real_processes(tmp_path: Path) -> None:
     study = json.loads((folder / "study.json").read_text())
     assert study["clock"] == "wall"
     assert np.all(np.diff([r["ohgw_time"] for r in rows]) >= 0)
+
+
+# -- how a study ended ----------------------------------------------------------------------------
+
+def test_summary_says_how_the_study_ended_and_how_much_budget_it_used(tmp_path: Path) -> None:
+    s = run_study(small_spec(tmp_path), progress=False)
+    assert s["ended"] == "budget spent"
+    assert 0.5 < s["budget_used_fraction"] <= 1.0 + 1e-9
+    assert s["budget_used_fraction"] == pytest.approx(s["worker_time"] / (3.0 * 4))
+    on_disk = json.loads(Path(s["folder"], "summary.json").read_text())
+    assert on_disk["ended"] == "budget spent" and on_disk["budget_used_fraction"] == s["budget_used_fraction"]
+
+
+def test_budget_below_one_fidelity_unit_is_refused_before_any_work(tmp_path: Path) -> None:
+    out = cli("--results-dir", str(tmp_path), "--quiet", "--budget", "1e-9", timeout=120)
+    assert out.returncode == 2
+    err = out.stderr.strip()
+    assert "below the cost of one fidelity unit" in err and len(err.splitlines()) == 1
+    assert not list(tmp_path.rglob("study.json")) and not list(tmp_path.rglob("summary.json"))
+
+
+def test_local_study_with_no_report_is_not_complete(tmp_path: Path) -> None:
+    """No trial process can import torch and train a unit in 0.3 s: exit 2, partial.json, no summary."""
+    out = cli("--results-dir", str(tmp_path), "--backend", "local", "--workers", "1", "--budget", "0.3",
+              "--quiet", timeout=240)
+    assert out.returncode == 2, out.stderr
+    err = out.stderr.strip()
+    assert "0 reports" in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not list(tmp_path.rglob("summary.json"))
+    partial = json.loads(next(tmp_path.rglob("partial.json")).read_text())
+    assert partial["ended"] == "budget spent" and partial["reports"] == 0
+
+
+@pytest.mark.parametrize("source, needle", [
+    ("from ohgw_bench.tasks.digits import DigitsTask\n\nclass Adapter(DigitsTask):\n"
+     "    def __init__(self, *a, **k):\n        raise RuntimeError('no such device')\n", "no such device"),
+    ("def broken(:\n    pass\n", "does not parse"),
+])
+def test_broken_user_adapter_is_one_line_exit_2(tmp_path: Path, source: str, needle: str) -> None:
+    (tmp_path / "my_adapter.py").write_text(source)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    out = subprocess.run([sys.executable, "-m", "ohgw_bench.run", "--task", "my_adapter:Adapter", "--quiet",
+                          "--results-dir", str(tmp_path / "r")], capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 2
+    err = out.stderr.strip()
+    assert needle in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_closed_stdout_ends_quietly(tmp_path: Path) -> None:
+    """``python -m ohgw_bench.run | head``: the reader is gone before the summary is printed."""
+    proc = subprocess.Popen([sys.executable, "-m", "ohgw_bench.run", "--results-dir", str(tmp_path), "--budget", "1",
+                             "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=240) == 0, err
+    assert "BrokenPipeError" not in err and "Traceback" not in err
+    assert list(tmp_path.rglob("summary.json"))
+
+
+def test_tau_never_reaches_the_last_line_as_a_bare_nan(tmp_path: Path) -> None:
+    out = cli("--results-dir", str(tmp_path), "--budget", "1", "--quiet", "--tau", "inf", timeout=120)
+    assert out.returncode == 2 and "--tau" in out.stderr
+
+
+def test_warm_start_warms_up_once_before_its_first_measured_call(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """One-time costs (first autograd/FLOP-counter use, lazy loads) must not land in the first
+    trial's cost.seconds/ratio_time: the warm-up runs, unrecorded, before any measured call."""
+    import ohgw_bench.study as study_mod
+    import ohgw_bench.warmstart as ws_mod
+
+    log: list[str] = []
+    real_measure, real_warm_up = ws_mod.measure, study_mod.warm_up
+
+    def measured(fn, **kw):  # noqa: ANN001, ANN202
+        log.append("measured")
+        return real_measure(fn, **kw)
+
+    def warm_up(*a, **kw):  # noqa: ANN002, ANN003, ANN202
+        out = real_warm_up(*a, **kw)
+        log.append("warm-up")
+        return out
+
+    monkeypatch.setattr(ws_mod, "measure", measured)
+    monkeypatch.setattr(study_mod, "warm_up", warm_up)
+    s = run_study(small_spec(tmp_path, warm_start=WarmStartSettings(variant="ohgw"), budget=2.0), progress=False)
+    assert log[0] == "warm-up" and log.count("warm-up") == 1 and log.count("measured") >= 2
+    study = json.loads(Path(s["folder"], "study.json").read_text())
+    assert study["warm_start_warmup"]["seconds"] > 0 and "error" not in study["warm_start_warmup"]
+    none = run_study(small_spec(tmp_path / "none", budget=2.0), progress=False)
+    assert json.loads(Path(none["folder"], "study.json").read_text())["warm_start_warmup"] is None

@@ -9,7 +9,7 @@ Warm-start: :class:`WarmStartConfigSelector` replaces SMAC's config selector and
 ``warm_start.apply`` to each NEW configuration as it leaves the selector, before the
 intensifier queues it and before the runhistory sees it. So SMAC asks for, records and models
 the nudged config; successive halving re-asks the same (already nudged) config at higher
-budgets and it is never nudged twice. A nudge that lands on a config SMAC already knows is
+budgets and it is never nudged twice. A nudge that moves a config onto one SMAC already knows is
 treated as SMAC treats a repeated proposal: the selector draws another one, and after
 ``max_new_config_tries`` such collisions in a row the space counts as exhausted.
 
@@ -86,7 +86,11 @@ class WarmStartConfigSelector(ConfigSelector):
                 yield config
                 continue
             nudged, pair = self._nudge(config)
-            if nudged in self.proposals or nudged in self._processed_configs:
+            # SMAC's own selector has already put ``config`` in _processed_configs (its duplicate
+            # check), so an unmoved config is new by construction. Only a nudge that MOVED the
+            # config onto one SMAC knows, or a config already handed out, is a collision.
+            moved = nudged != config
+            if nudged in self.proposals or (moved and nudged in self._processed_configs):
                 collisions += 1
                 logger.debug("warm-start mapped a new config onto a known one; drawing another")
                 if collisions >= self.max_collisions:
@@ -94,7 +98,8 @@ class WarmStartConfigSelector(ConfigSelector):
                     raise ConfigurationSpaceExhaustedException()
                 continue
             collisions = 0
-            self._processed_configs.append(nudged)
+            if moved:
+                self._processed_configs.append(nudged)
             self.proposals[nudged] = pair
             self.seeds[nudged] = self._last_seed
             yield nudged
