@@ -58,8 +58,8 @@ def bare_loop(budget: float, workers: int, seed: int) -> dict[str, Any]:
     from syne_tune.optimizer.scheduler import SchedulerDecision
 
     from ohgw_bench import tasks
-    from ohgw_bench.baselines.warmstarted import trial_seed
     from ohgw_bench.study import seed_everything
+    from ohgw_bench.trial_plan import trial_seed
 
     wall, cpu = time.perf_counter(), time.process_time()
     task = tasks.make("digits")

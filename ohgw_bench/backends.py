@@ -1,5 +1,9 @@
 """Executing trials: in-process on a simulated clock, or as real processes (Syne Tune's LocalBackend).
 
+Each ``--backend`` is one :class:`Execution` strategy (:data:`EXECUTIONS`): the Syne Tune
+backend, the study's clock, the worker time used, when the budget is spent, and the hook the
+study's recorder calls on each result. ``run_study`` picks one and never branches on the name.
+
 Both backends run the same :class:`TrialRunner` logic: a trial trains one fidelity unit at a
 time from its state, evaluates, and reports ``{resource_attr: fidelity, metric, test_metric}``.
 
@@ -12,6 +16,10 @@ to the start of the trial it serves. The Tuner's own decision time is not added 
 
 ``local``: Syne Tune's LocalBackend starts ``python -m``-style processes per start/resume; each
 trial's stdout and stderr go to files in the study folder (no pipe can block).
+
+Schedulers see only hyperparameters and the fidelity in ``trial.config``. A trial's training
+seed and warm-start charge come from the study's :class:`~ohgw_bench.trial_plan.TrialPlans`,
+which a backend binds to the trial id when it schedules the trial.
 """
 
 from __future__ import annotations
@@ -23,7 +31,8 @@ import json
 import math
 import os
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,36 +41,34 @@ from syne_tune.backend.local_backend import LocalBackend
 from syne_tune.backend.trial_backend import TrialBackend
 from syne_tune.backend.trial_status import Status, Trial, TrialResult
 
-from ohgw_bench.baselines.warmstarted import TRIAL_SEED_KEY, WS_COST_KEY, trial_seed
 from ohgw_bench.tasks.base import Task
+from ohgw_bench.trial_plan import TrialPlans
 
-HARNESS_KEYS = (TRIAL_SEED_KEY, WS_COST_KEY)
 STATE_FILE = "state.ckpt"
 FAILURE_KEY = "ohgw_failure"
 ERROR_KEY = "ohgw_error"
 UNSEEN_WORST = 1e6
+# Keys of a trial process's config file besides the trial's config (never in trial.config).
+SEED_KEY = "ohgw_trial_seed"
+CONSTANTS = ("ohgw_task", "ohgw_data_dir", "ohgw_task_options", "ohgw_study_seed", SEED_KEY)
+TRIAL_ENTRY_POINT = Path(__file__).resolve().with_name("trial.py")  # ohgw_bench/trial.py, the process's main
 
 
 def task_config(task: Task, config: Mapping[str, Any]) -> dict[str, Any]:
-    """The search-space part of a trial config (drops the fidelity key and harness keys)."""
+    """The search-space part of a trial config (drops the fidelity key)."""
     return {name: config[name] for name in task.space.names}
 
 
 class TrialRunner:
     """Trains trials of one task unit by unit, keeping paused states in memory or on disk."""
 
-    def __init__(self, task: Task, study_seed: int, checkpoint_root: Path | None = None):
+    def __init__(self, task: Task, seed_of: Callable[[int], int], checkpoint_root: Path | None = None):
         self.task = task
-        self.study_seed = study_seed
+        self.seed = seed_of  # trial id -> training seed (the study's plans, or a process's config file)
         self.resource_attr = task.fidelity.name
         self.checkpoint_root = checkpoint_root
         self._states: dict[int, Any] = {}
         self._worst: float | None = None
-
-    def seed(self, trial_id: int, config: Mapping[str, Any]) -> int:
-        if TRIAL_SEED_KEY in config:
-            return int(config[TRIAL_SEED_KEY])
-        return trial_seed(self.study_seed, 1_000_000 + trial_id)
 
     def target(self, config: Mapping[str, Any]) -> int:
         return int(config.get(self.resource_attr, self.task.fidelity.max))
@@ -75,7 +82,7 @@ class TrialRunner:
 
     def state(self, trial_id: int, config: Mapping[str, Any]) -> Any:
         if trial_id not in self._states:
-            self._states[trial_id] = self.task.init_state(task_config(self.task, config), self.seed(trial_id, config))
+            self._states[trial_id] = self.task.init_state(task_config(self.task, config), self.seed(trial_id))
         return self._states[trial_id]
 
     def run_unit(self, trial_id: int, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -134,9 +141,10 @@ class SimulatedBackend(TrialBackend):
     Tuner can answer and fill a freed worker before the clock moves again.
     """
 
-    def __init__(self, runner: TrialRunner, horizon: float):
+    def __init__(self, runner: TrialRunner, horizon: float, plans: TrialPlans):
         super().__init__()
         self.runner = runner
+        self.plans = plans
         self.task = runner.task
         self.horizon = horizon
         self.now = 0.0
@@ -159,8 +167,9 @@ class SimulatedBackend(TrialBackend):
         heapq.heappush(self._heap, (end, token, trial_id, token))
 
     def _schedule(self, trial_id: int, config: dict[str, Any]) -> None:
+        self.plans.bind(trial_id)
         fresh = not self.runner.has_state(trial_id)
-        charge = float(config.get(WS_COST_KEY, 0.0)) if fresh else 0.0
+        charge = self.plans.charge(trial_id) if fresh else 0.0
         self._unit_start[trial_id] = self.now
         self._push(trial_id, self.now + charge, config)
 
@@ -255,22 +264,122 @@ class SimulatedBackend(TrialBackend):
 class ProcessBackend(LocalBackend):
     """Syne Tune's LocalBackend running :mod:`ohgw_bench.trial` with the study's constants added.
 
-    The constants (task id, data dir, options, study seed) travel in the trial's config JSON
-    file, never in ``trial.config``, so schedulers see only hyperparameters and the fidelity.
+    The constants (task id, data dir, options, study seed) and the trial's training seed travel
+    in the trial's config JSON file, never in ``trial.config``, so schedulers see only
+    hyperparameters and the fidelity.
     """
 
-    def __init__(self, constants: Mapping[str, Any]):
-        import ohgw_bench.trial as entry
-
-        super().__init__(entry_point=str(Path(entry.__file__).resolve()), pass_args_as_json=True,
-                         delete_checkpoints=True)
+    def __init__(self, constants: Mapping[str, Any], plans: TrialPlans):
+        super().__init__(entry_point=str(TRIAL_ENTRY_POINT), pass_args_as_json=True, delete_checkpoints=True)
         self.binary = sys.executable
         self.constants = dict(constants)
+        self.plans = plans
 
     def _schedule(self, trial_id: int, config: dict[str, Any]) -> None:
-        super()._schedule(trial_id, {**config, **self.constants})
+        self.plans.bind(trial_id)
+        super()._schedule(trial_id, {**config, **self.constants, SEED_KEY: self.plans.seed(trial_id)})
 
 
 def load_trial_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     with open(path) as f:
         return json.load(f)
+
+
+class Execution:
+    """One ``--backend``: the Syne Tune backend, the study clock and what the study asks of it.
+
+    ``clock()`` is the study's time (simulated or wall seconds since the start), ``busy()``
+    the worker time used so far, ``budget_spent()`` the stop criterion's time part, and
+    :meth:`on_result` the recorder's hook, called on each result before its row is written.
+    """
+
+    name: str = ""
+    clock_kind: str = ""  # "simulated" or "wall", as study.json says
+    sleep_time: float = 0.0  # the Tuner's pause between loops
+    backend: TrialBackend
+    errors: Mapping[int, str]
+
+    def __init__(self, budget: float) -> None:
+        self.budget = budget
+
+    def clock(self) -> float:
+        raise NotImplementedError
+
+    def busy(self) -> float:
+        raise NotImplementedError
+
+    def budget_spent(self) -> bool:
+        return self.clock() >= self.budget
+
+    def on_result(self, trial_id: int, result: Mapping[str, Any]) -> None:
+        """Called by the recorder for each result, before its row (and its worker time) is written."""
+
+    def no_reports(self, ended: str) -> str:
+        """Why a study that ended with 0 reports wrote none."""
+        return f"0 reports ({ended}): the scheduler started no trial that finished a fidelity unit"
+
+
+class SimulatedExecution(Execution):
+    """In-process trials on the deterministic simulated clock (:class:`SimulatedBackend`)."""
+
+    name = "simulated"
+    clock_kind = "simulated"
+    sleep_time = 0.0
+
+    def __init__(self, task: Task, spec: Any, plans: TrialPlans, budget: float) -> None:
+        super().__init__(budget)
+        self.backend = SimulatedBackend(TrialRunner(task, plans.seed), horizon=budget, plans=plans)
+        self.errors = self.backend.errors
+
+    def clock(self) -> float:
+        return self.backend.now
+
+    def busy(self) -> float:
+        return self.backend.busy_time
+
+    def budget_spent(self) -> bool:
+        return self.backend.now >= self.budget
+
+
+class LocalExecution(Execution):
+    """Real trial processes on the wall clock (:class:`ProcessBackend`).
+
+    The worker time used is what the trials report (``st_worker_time``, the largest per
+    trial), so process start-up is not counted as used.
+    """
+
+    name = "local"
+    clock_kind = "wall"
+    sleep_time = 0.2
+
+    def __init__(self, task: Task, spec: Any, plans: TrialPlans, budget: float) -> None:
+        super().__init__(budget)
+        self.backend = ProcessBackend({"ohgw_task": spec.task, "ohgw_data_dir": spec.data_dir,
+                                       "ohgw_task_options": dict(spec.task_options), "ohgw_study_seed": spec.seed},
+                                      plans)
+        self.errors: dict[int, str] = {}
+        self.start = time.time()
+        self._worker_times: dict[int, float] = {}
+
+    def clock(self) -> float:
+        return time.time() - self.start
+
+    def busy(self) -> float:
+        return sum(self._worker_times.values())
+
+    def on_result(self, trial_id: int, result: Mapping[str, Any]) -> None:
+        seconds = float(result.get("st_worker_time", 0.0))
+        self._worker_times[trial_id] = max(self._worker_times.get(trial_id, 0.0), seconds)
+
+    def no_reports(self, ended: str) -> str:
+        return (f"0 reports in {self.budget:g} s of wall-clock ({ended}): no trial process got through start-up "
+                "(python, imports, data) and one fidelity unit in time; raise --budget")
+
+
+EXECUTIONS: dict[str, type[Execution]] = {"simulated": SimulatedExecution, "local": LocalExecution}
+BACKENDS: tuple[str, ...] = tuple(EXECUTIONS)  # the one list of --backend names
+
+
+def make_execution(spec: Any, task: Task, plans: TrialPlans, budget: float) -> Execution:
+    """The execution strategy of ``spec.backend`` for one study."""
+    return EXECUTIONS[spec.backend](task, spec, plans, budget)

@@ -8,6 +8,7 @@ study or restarts an unfinished one; a different spec for the same folder is ref
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import math
@@ -26,10 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from ohgw_bench import results
+from ohgw_bench.backends import BACKENDS
 from ohgw_bench.errors import DataMissingError, UserError
 from ohgw_bench.warmstart import WarmStartSettings
-
-BACKENDS = ("simulated", "local")
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,11 @@ class StudySpec:
     max_failures: int = 20
     max_consecutive_failures: int = 10
     task_label: str | None = None
+
+    def __post_init__(self) -> None:
+        # An alias (hyperband-bo) is its canonical scheduler (bohb) everywhere: folder, study.json,
+        # summary and report, so the two names share one study.
+        object.__setattr__(self, "scheduler", results.canonical_scheduler(self.scheduler))
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -84,7 +89,9 @@ class StudySpec:
                             f"{self.max_failures} and {self.max_consecutive_failures}")
 
 
+@functools.lru_cache(maxsize=1)
 def _git_revision() -> str | None:
+    """The checkout's commit (once per process: a pool worker runs many studies)."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
                              cwd=Path(__file__).resolve().parent)
@@ -93,14 +100,20 @@ def _git_revision() -> str | None:
         return None
 
 
-def _versions() -> dict[str, str]:
+@functools.lru_cache(maxsize=1)
+def _versions_cached() -> tuple[tuple[str, str], ...]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
     for name in ("ohgw_bench", "torch", "syne-tune", "numpy", "smac", "xgboost", "transformers", "stable-baselines3"):
         with contextlib.suppress(PackageNotFoundError):
             out[name] = version(name)
-    return out
+    return tuple(out.items())
+
+
+def _versions() -> dict[str, str]:
+    """Versions of Python and the packages that shape the records (looked up once per process)."""
+    return dict(_versions_cached())
 
 
 def _machine() -> dict[str, Any]:
@@ -121,21 +134,26 @@ def seed_everything(seed: int) -> None:
 
 
 class StudyRecorder:
-    """Tuner callback: writes one row per report through results.StudyWriter and shows progress."""
+    """Tuner callback: writes one row per report through results.StudyWriter and shows progress.
 
-    def __init__(self, writer: results.StudyWriter, task: Any, scheduler: Any, clock: Callable[[], float],
-                 busy: Callable[[], float], budget: float, errors: Mapping[int, str] | None = None,
+    The clock, the worker time and the per-result hook come from the study's
+    :class:`~ohgw_bench.backends.Execution`; each row's proposed config and warm-start record
+    come from the trial's plan (:mod:`ohgw_bench.trial_plan`).
+    """
+
+    def __init__(self, writer: results.StudyWriter, task: Any, plans: Any, execution: Any, budget: float,
                  progress: bool = True):
         self.writer = writer
         self.task = task
-        self.scheduler = scheduler
-        self.clock = clock
-        self.busy = busy
+        self.plans = plans
+        self.execution = execution
+        self.clock: Callable[[], float] = execution.clock
+        self.busy: Callable[[], float] = execution.busy
         self.budget = budget
-        self.errors = errors if errors is not None else {}
+        self.errors: Mapping[int, str] = execution.errors
         self.start_wall = time.time()
         self.rows: list[dict[str, Any]] = []
-        self.trials: set[int] = set()
+        self.trials: set[int] = set()  # trials with at least one row: what the summary counts
         self._failed_written: set[int] = set()
         self._bar: Any = None
         self._progress = progress
@@ -185,7 +203,7 @@ class StudyRecorder:
         pass
 
     def on_start_trial(self, trial: Any) -> None:
-        self.trials.add(trial.trial_id)
+        pass
 
     def on_resume_trial(self, trial: Any) -> None:
         pass
@@ -196,6 +214,7 @@ class StudyRecorder:
     def on_trial_result(self, trial: Any, status: str, result: dict[str, Any], decision: str) -> None:
         from ohgw_bench.backends import ERROR_KEY, FAILURE_KEY
 
+        self.execution.on_result(trial.trial_id, result)
         fid = result.get(self.task.fidelity.name)
         value = result.get(self.task.metric)
         target = trial.config.get(self.task.fidelity.name, self.task.fidelity.max)
@@ -220,10 +239,8 @@ class StudyRecorder:
                error: str | None = None, reported: float | None = None) -> None:
         from ohgw_bench.backends import task_config
 
-        info = None
-        if hasattr(self.scheduler, "warm_start_info"):
-            info = self.scheduler.warm_start_info(trial.trial_id)
-        proposed, record = info if info is not None else (None, None)
+        plan = self.plans.get(trial.trial_id)
+        proposed, record = (plan.proposed, plan.record) if plan is not None else (None, None)
         config = task_config(self.task, trial.config)
         value = result.get(self.task.metric)
         row = {
@@ -330,16 +347,31 @@ def summarize(rows: list[dict[str, Any]], task: Any, spec: StudySpec, budget: fl
     }
 
 
+FALSE_TUNER_WARNINGS = ("StoreResultsCallback",)
+"""Syne Tune warnings that are false here: the study's recorder is a callback that writes every
+result, so "no tuning results will be written" is not true."""
+
+
 def quiet_tuner_logger() -> Any:
-    """Syne Tune's TunerLogger with its per-trial chatter silenced; errors still reach stderr."""
+    """Syne Tune's TunerLogger reduced to its errors and true warnings, printed to stderr.
+
+    Its per-trial chatter, status tables and failure-log dumps are dropped (each failure's
+    error is in its row, each local trial's output in the study folder).
+    """
     from syne_tune.tuner_logger import TunerLogger
 
     class Quiet(TunerLogger):
-        pass
+        def print_error(self, message: str) -> None:
+            with contextlib.redirect_stdout(sys.stderr):
+                super().print_error(message)
 
-    keep = {"print_error", "print_warning", "print_max_failures_reached", "print_failure_logs"}
+        def print_warning(self, message: str) -> None:
+            if not any(false in message for false in FALSE_TUNER_WARNINGS):
+                with contextlib.redirect_stdout(sys.stderr):
+                    super().print_warning(message)
+
     for name in dir(TunerLogger):
-        if name.startswith("print_") and name not in keep:
+        if name.startswith("print_") and name not in ("print_error", "print_warning"):
             setattr(Quiet, name, lambda self, *a, **k: None)
     return Quiet(use_colors=False, use_emojis=False)
 
@@ -418,17 +450,12 @@ def make_task(spec: StudySpec) -> Any:
         raise UserError(f"task {spec.task!r}: the adapter failed to build: {type(e).__name__}: {e}") from None
 
 
-def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -> dict[str, Any]:
-    """Run one study to its budget and return its summary (also written to summary.json)."""
-    import torch
-    from syne_tune import Tuner
+def prepare_task(spec: StudySpec) -> tuple[Any, float, float]:
+    """Check the spec against its scheduler and task, build and prepare the task: (task, budget, tau).
 
+    Every check that needs no training runs here, before any folder is touched.
+    """
     from ohgw_bench import baselines
-    from ohgw_bench.backends import ProcessBackend, SimulatedBackend, TrialRunner
-    from ohgw_bench.baselines.warmstarted import WarmStarted
-    from ohgw_bench.warmstart import WarmStart
-
-    results.reset_peak_rss()  # a pool worker's earlier, larger study must not set this one's peak
 
     spec.validate()
     baselines.validate_options(spec.scheduler, dict(spec.scheduler_options))  # before any work
@@ -449,93 +476,86 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -
         if budget < unit:
             raise UserError(f"--budget {budget:g} s is below the cost of one fidelity unit of {task.id} "
                             f"({unit:.3g} s simulated for the cheapest config): the study could not report anything")
-    label = spec.warm_start.label()
-    folder = results.study_dir(spec.results_dir, spec.experiment, spec.task_label or task.id.replace(":", "."),
-                               spec.scheduler.replace(":", "."), label, spec.seed)
-    done = _prepare_folder(folder, spec, overwrite)
-    if done is not None:
-        done = dict(done)
-        done["skipped"] = True
-        done.setdefault("folder", str(folder))
-        return done
+    return task, budget, tau
 
-    torch.set_num_threads(1)
-    seed_everything(spec.seed)
-    logging.getLogger("syne_tune").setLevel(logging.ERROR)
-    study_id = f"{spec.experiment}/{spec.task_label or task.id}/{spec.scheduler}/{label}/seed-{spec.seed}"
-    meta = {"identity": spec.identity(), "study_id": study_id, "task": task.describe(),
-            "clock": "simulated" if spec.backend == "simulated" else "wall", "versions": _versions(),
-            "git_revision": _git_revision(), "machine": _machine(), "command": sys.argv,
+
+def study_names(spec: StudySpec, task: Any) -> tuple[Path, str]:
+    """The study's folder and its id; both name the scheduler by its canonical name."""
+    label = spec.warm_start.label()
+    scheduler = spec.scheduler  # canonical (StudySpec)
+    task_level = spec.task_label or task.id
+    folder = results.study_dir(spec.results_dir, spec.experiment, task_level.replace(":", "."),
+                               scheduler.replace(":", "."), label, spec.seed)
+    return folder, f"{spec.experiment}/{task_level}/{scheduler}/{label}/seed-{spec.seed}"
+
+
+def metadata(spec: StudySpec, task: Any, study_id: str, clock: str, budget: float, tau: float) -> dict[str, Any]:
+    """study.json's metadata beside the frozen spec."""
+    return {"identity": spec.identity(), "study_id": study_id, "task": task.describe(), "clock": clock,
+            "versions": _versions(), "git_revision": _git_revision(), "machine": _machine(), "command": sys.argv,
             "budget": budget, "tau": tau, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def build_scheduler(spec: StudySpec, task: Any, folder: Path, warm: Any, plans: Any) -> Any:
+    """The spec's scheduler, warm-started: by itself (SMAC) or wrapped by WarmStarted."""
+    from ohgw_bench import baselines
+    from ohgw_bench.baselines.warmstarted import WarmStarted
+
     f = task.fidelity
     ctx = baselines.SchedulerContext(
         space=task.space, config_space=task.space.to_syne_tune(), metric=task.metric, mode=task.mode,
         resource_attr=f.name, min_resource=f.min, max_resource=f.max, seed=spec.seed, n_workers=spec.n_workers,
-        output_dir=folder / "scheduler", options=dict(spec.scheduler_options))
-    warm = WarmStart(spec.warm_start, task, seed=spec.seed + 7_777)
-    ctx.warm_start = warm
-    meta["warm_start_warmup"] = warm_up(warm, task, spec.seed)
+        output_dir=folder / "scheduler", options=dict(spec.scheduler_options), warm_start=warm, plans=plans)
     base = baselines.build(spec.scheduler, ctx, backend=spec.backend)
-    scheduler = base if getattr(base, "applies_warm_start", False) else WarmStarted(base, warm, task.space, spec.seed)
+    if getattr(base, "applies_warm_start", False):
+        return base
+    return WarmStarted(base, warm, task.space, spec.seed, plans)
 
-    os.environ["SYNETUNE_FOLDER"] = str(folder / "syne-tune")
-    if spec.backend == "simulated":
-        backend = SimulatedBackend(TrialRunner(task, spec.seed), horizon=budget)
-        clock, busy, errors = backend.clock, (lambda: backend.busy_time), backend.errors
 
-        def budget_spent() -> bool:
-            return backend.now >= budget
-    else:
-        backend = ProcessBackend({"ohgw_task": spec.task, "ohgw_data_dir": spec.data_dir,
-                                  "ohgw_task_options": dict(spec.task_options), "ohgw_study_seed": spec.seed})
-        start = time.time()
-        worker_times: dict[int, float] = {}
-        clock = lambda: time.time() - start  # noqa: E731
-        busy = lambda: sum(worker_times.values())  # noqa: E731
-        errors = {}
-
-        def budget_spent() -> bool:
-            return time.time() - start >= budget
-
+def open_writer(folder: Path, spec: StudySpec, meta: dict[str, Any]) -> results.StudyWriter:
+    """The study's writer, with partial.json in place until summary.json is written."""
     try:
         writer = results.StudyWriter(folder, spec.as_dict(), meta)
         writer.mark_partial("running (no summary.json yet: a study killed now restarts when run again)")
     except OSError as e:
         raise UserError(f"cannot write results in {folder}: {e.strerror or e}") from None
-    recorder = StudyRecorder(writer, task, scheduler, clock, busy, budget, errors, progress=progress)
+    return writer
 
-    def stop(_status: Any) -> bool:
-        return budget_spent() or recorder.too_many_failures(spec.max_failures, spec.max_consecutive_failures) is not None
 
-    if spec.backend == "local":
-        original = recorder.on_trial_result
+def tune(spec: StudySpec, scheduler: Any, execution: Any, recorder: StudyRecorder, folder: Path,
+         verbose: bool = False) -> None:
+    """Run the Tuner to the stop criterion; SIGTERM and Ctrl-C mark the study partial.
 
-        def on_result(trial: Any, status: str, result: dict[str, Any], decision: str) -> None:
-            worker_times[trial.trial_id] = max(worker_times.get(trial.trial_id, 0.0), float(result.get("st_worker_time", 0.0)))
-            original(trial, status, result, decision)
+    Syne Tune's own console output (its experiment header, "Resource summary" table and
+    status lines, and a warning that no StoreResultsCallback is given, which is false here: the
+    recorder writes every result) is dropped unless ``verbose``; its errors still reach stderr.
+    """
+    from syne_tune import Tuner
 
-        recorder.on_trial_result = on_result  # type: ignore[method-assign]
     interrupted: list[str] = []
 
     def on_signal(signum: int, _frame: Any) -> None:
         interrupted.append(signal.Signals(signum).name)
         raise KeyboardInterrupt
 
+    def stop(_status: Any) -> bool:
+        return execution.budget_spent() or recorder.too_many_failures(
+            spec.max_failures, spec.max_consecutive_failures) is not None
+
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, on_signal) if main_thread else None
-    wall0 = time.time()
     try:
-        with contextlib.redirect_stdout(sys.stderr if progress else io.StringIO()):
-            tuner = Tuner(trial_backend=backend, scheduler=scheduler, stop_criterion=stop, n_workers=spec.n_workers,
-                          sleep_time=0.0 if spec.backend == "simulated" else 0.2, callbacks=[recorder],
+        with contextlib.redirect_stdout(sys.stderr if verbose else io.StringIO()):
+            tuner = Tuner(trial_backend=execution.backend, scheduler=scheduler, stop_criterion=stop,
+                          n_workers=spec.n_workers, sleep_time=execution.sleep_time, callbacks=[recorder],
                           save_tuner=False, tuner_name="tuner", suffix_tuner_name=False,
                           trial_backend_path=str(folder / "trials"), max_failures=10**9,
                           print_update_interval=10**9, results_update_interval=10**9,
-                          output_logger=quiet_tuner_logger())
+                          output_logger=None if verbose else quiet_tuner_logger())
             tuner.run()
     except KeyboardInterrupt:
-        mark_ended(writer, "interrupted", f"interrupted by {interrupted[0] if interrupted else 'SIGINT'}")
-        writer.close()
+        mark_ended(recorder.writer, "interrupted", f"interrupted by {interrupted[0] if interrupted else 'SIGINT'}")
+        recorder.writer.close()
         raise
     except OSError as e:
         if e.filename is None and getattr(e, "errno", None) is None:
@@ -544,31 +564,75 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False) -
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)
+
+
+def finish(spec: StudySpec, task: Any, execution: Any, recorder: StudyRecorder, names: tuple[Path, str],
+           budget: float, tau: float, wall0: float) -> dict[str, Any]:
+    """Apply the failure policy, then write summary.json (or partial.json with the reason)."""
+    folder, study_id = names
+    writer = recorder.writer
     why = recorder.too_many_failures(spec.max_failures, spec.max_consecutive_failures)
     if why is not None:
         mark_ended(writer, "failure limit", f"stopped: {why}")
         writer.close()
         last = next((r.get("ohgw_error") for r in reversed(recorder.rows) if r.get("ohgw_error")), None)
         raise UserError(f"study stopped: {why}; last error: {last}; rows in {folder / results.REPORTS_FILE}")
-    ended = "budget spent" if budget_spent() else "scheduler exhausted"
+    ended = "budget spent" if execution.budget_spent() else "scheduler exhausted"
     if not recorder.rows:
-        if spec.backend == "local":
-            why = (f"0 reports in {budget:g} s of wall-clock ({ended}): no trial process got through start-up "
-                   "(python, imports, data) and one fidelity unit in time; raise --budget")
-        else:
-            why = f"0 reports ({ended}): the scheduler started no trial that finished a fidelity unit"
+        why = execution.no_reports(ended)
         mark_ended(writer, ended, f"not complete: {why}")
         writer.close()
         raise UserError(f"study not complete: {why}")
     summary = summarize(recorder.rows, task, spec, budget, tau)
     summary.update({"ended": ended, "study_id": study_id, "folder": str(folder), "wall_seconds": time.time() - wall0,
-                    "backend": spec.backend, "scheduler": spec.scheduler, "task": task.id, "variant": label,
-                    "seed": spec.seed, "peak_rss_bytes": results.peak_rss_bytes()})
+                    "backend": spec.backend, "scheduler": spec.scheduler,
+                    "task": task.id, "variant": spec.warm_start.label(), "seed": spec.seed,
+                    "peak_rss_bytes": results.peak_rss_bytes()})
     try:
         writer.finish(summary)
     except OSError as e:
         raise UserError(f"cannot write results in {folder}: {e.strerror or e}") from None
     return summary
+
+
+def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False, verbose: bool = False) -> dict[str, Any]:
+    """Run one study to its budget and return its summary (also written to summary.json).
+
+    The parts, in order: checks and the task (:func:`prepare_task`), the folder (skip a
+    finished study, restart an unfinished one), metadata, the warm-start and the trial plans,
+    the scheduler, the backend's execution strategy, the recorder, the Tuner (:func:`tune`)
+    and the summary (:func:`finish`). ``progress`` shows the progress bar on stderr;
+    ``verbose`` lets Syne Tune's console output and logging through.
+    """
+    import torch
+
+    from ohgw_bench.backends import make_execution
+    from ohgw_bench.trial_plan import TrialPlans
+    from ohgw_bench.warmstart import WarmStart
+
+    results.reset_peak_rss()  # a pool worker's earlier, larger study must not set this one's peak
+    task, budget, tau = prepare_task(spec)
+    folder, study_id = names = study_names(spec, task)
+    done = _prepare_folder(folder, spec, overwrite)
+    if done is not None:
+        return {**done, "skipped": True, "folder": done.get("folder", str(folder))}
+
+    torch.set_num_threads(1)
+    seed_everything(spec.seed)
+    if not verbose:
+        logging.getLogger("syne_tune").setLevel(logging.ERROR)
+    meta = metadata(spec, task, study_id, "simulated" if spec.backend == "simulated" else "wall", budget, tau)
+    plans = TrialPlans(spec.seed)
+    warm = WarmStart(spec.warm_start, task, seed=spec.seed + 7_777)
+    meta["warm_start_warmup"] = warm_up(warm, task, spec.seed)
+    scheduler = build_scheduler(spec, task, folder, warm, plans)
+    os.environ["SYNETUNE_FOLDER"] = str(folder / "syne-tune")
+    execution = make_execution(spec, task, plans, budget)
+    writer = open_writer(folder, spec, meta)
+    recorder = StudyRecorder(writer, task, plans, execution, budget, progress=progress)
+    wall0 = time.time()
+    tune(spec, scheduler, execution, recorder, folder, verbose=verbose)
+    return finish(spec, task, execution, recorder, names, budget, tau, wall0)
 
 
 def spec_from_dict(d: Mapping[str, Any]) -> StudySpec:

@@ -13,7 +13,11 @@ import os
 import sys
 from pathlib import Path
 
-CONSTANTS = ("ohgw_task", "ohgw_data_dir", "ohgw_task_options", "ohgw_study_seed")
+if __name__ == "__main__" and not __package__:
+    # Syne Tune's LocalBackend runs this FILE, which would put ohgw_bench/ itself first on
+    # sys.path: import the package this file belongs to instead (the study's own checkout,
+    # not whichever ohgw_bench is installed).
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,13 +31,20 @@ def main(argv: list[str] | None = None) -> int:
     from syne_tune import Reporter
 
     from ohgw_bench import tasks
-    from ohgw_bench.backends import FAILURE_KEY, STATE_FILE, TrialRunner, load_trial_config
+    from ohgw_bench.backends import (
+        FAILURE_KEY,
+        SEED_KEY,
+        STATE_FILE,
+        TrialRunner,
+        load_trial_config,
+    )
 
     torch.set_num_threads(1)
     config = load_trial_config(args.st_config_json_filename)
     task = tasks.make(config["ohgw_task"], data_dir=config.get("ohgw_data_dir"), **(config.get("ohgw_task_options") or {}))
     task.prepare()
-    runner = TrialRunner(task, int(config["ohgw_study_seed"]))
+    seed = int(config[SEED_KEY])  # the trial's training seed, from the study's plan (backends.ProcessBackend)
+    runner = TrialRunner(task, lambda _trial_id: seed)
     trial_id = int(Path(args.st_config_json_filename).parent.name) if Path(args.st_config_json_filename).parent.name.isdigit() else 0
     ckpt_dir = Path(args.st_checkpoint_dir)
     ckpt = ckpt_dir / STATE_FILE

@@ -3,8 +3,9 @@
 Every factory takes a :class:`SchedulerContext` and returns a Syne Tune ``TrialScheduler``
 (deciding), which the Tuner drives against a backend (executing). A scheduler that applies the
 warm-start itself, where its own model records configs (SMAC's config selector), sets the
-class attribute ``applies_warm_start = True``; every other scheduler is wrapped by
-:class:`ohgw_bench.baselines.warmstarted.WarmStarted`.
+class attribute ``applies_warm_start = True`` and writes each trial's plan (seed, proposal,
+record, charge) to ``ctx.plans`` (:mod:`ohgw_bench.trial_plan`); every other scheduler is
+wrapped by :class:`ohgw_bench.baselines.warmstarted.WarmStarted`, which does both.
 
 Options: each factory declares the options it reads, as ``factory.options`` (the
 :func:`ohgw_bench.options.declares` decorator), or its module as a module-level ``OPTIONS``
@@ -52,6 +53,7 @@ class SchedulerContext:
     output_dir: Path | None = None
     warm_start: Any = None
     options: dict[str, Any] = field(default_factory=dict)
+    plans: Any = None  # the study's ohgw_bench.trial_plan.TrialPlans, for a scheduler that warm-starts itself
 
 
 @dataclass(frozen=True)

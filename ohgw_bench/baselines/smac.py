@@ -47,8 +47,8 @@ from syne_tune.constants import ST_WORKER_TIME
 from syne_tune.optimizer.scheduler import SchedulerDecision, TrialScheduler, TrialSuggestion
 
 from ohgw_bench.baselines import SchedulerContext
-from ohgw_bench.baselines.warmstarted import TRIAL_SEED_KEY, WS_COST_KEY, trial_seed
 from ohgw_bench.space import SearchSpace
+from ohgw_bench.trial_plan import TrialPlan, TrialPlans, trial_seed
 
 logger = logging.getLogger(__name__)
 
@@ -178,6 +178,7 @@ class SMACScheduler(TrialScheduler):
         self.smac = make_facade(ctx, facade, eta=int(eta), initial_design_size=initial_design_size,
                                 min_trials=int(min_trials))
         self.selector: WarmStartConfigSelector = self.smac.intensifier.config_selector
+        self.plans: TrialPlans = ctx.plans if ctx.plans is not None else TrialPlans(ctx.seed)
         self._charged: set[Configuration] = set()
         self._asked: deque[TrialInfo] = deque()
         self._running: dict[int, TrialInfo] = {}
@@ -202,6 +203,7 @@ class SMACScheduler(TrialScheduler):
             self._exhausted = True
             return None
         self._asked.append(info)
+        self.plans.propose(self._plan(info))
         return TrialSuggestion.start_suggestion(self._trial_config(info))
 
     def on_trial_add(self, trial: Trial) -> None:
@@ -269,20 +271,23 @@ class SMACScheduler(TrialScheduler):
                 "smac_output_directory": str(self.smac.scenario.output_directory)}
 
     def _trial_config(self, info: TrialInfo) -> dict[str, Any]:
-        """Constants, hyperparameters and target budget, plus the harness keys: the config's
-        training seed (the one its warm-start used) and the warm-start cost to charge, which
-        only the config's first run pays (re-runs at higher budgets train from scratch)."""
+        """Constants, hyperparameters and the target budget: what the Tuner starts."""
         config = dict(self.constants)
         config.update(native_values(self.space, info.config))
         config[self.resource_attr] = target_resource(info)
-        seed = self.selector.seeds.get(info.config)
-        if seed is not None:
-            config[TRIAL_SEED_KEY] = seed
+        return config
+
+    def _plan(self, info: TrialInfo) -> TrialPlan:
+        """The trial's plan: its config's training seed (the one its warm-start used), the
+        proposal and record, and the warm-start cost, which only the config's first run pays
+        (re-runs at higher budgets train from scratch)."""
         pair = self.selector.proposals.get(info.config)
         first_run = info.config not in self._charged
         self._charged.add(info.config)
-        config[WS_COST_KEY] = float(pair[1].get("sim_seconds", 0.0)) if pair is not None and first_run else 0.0
-        return config
+        return TrialPlan(seed=self.selector.seeds.get(info.config),
+                         proposed=None if pair is None else dict(pair[0]),
+                         record=None if pair is None else dict(pair[1]),
+                         charge=float(pair[1].get("sim_seconds", 0.0)) if pair is not None and first_run else 0.0)
 
     def _tell(self, trial_id: int, result: dict[str, Any] | None) -> None:
         info = self._running.pop(trial_id)

@@ -8,7 +8,9 @@ trained. Resumes keep the trial's config (already nudged) and are passed through
 
 Each new trial also gets a training seed drawn from the study seed and the index of the
 proposal, so the n-th proposal of a vanilla arm and of an OHGW arm with the same study seed
-train from the same initial weights (paired seeds).
+train from the same initial weights (paired seeds). The seed, the proposed config, the
+warm-start record and its charge go to the study's :class:`~ohgw_bench.trial_plan.TrialPlans`,
+never into ``trial.config``.
 """
 
 from __future__ import annotations
@@ -19,14 +21,9 @@ from syne_tune.backend.trial_status import Trial
 from syne_tune.optimizer.scheduler import TrialScheduler, TrialSuggestion
 
 from ohgw_bench.space import SearchSpace
+from ohgw_bench.trial_plan import TrialPlan, TrialPlans, trial_seed
 
-TRIAL_SEED_KEY = "ohgw_trial_seed"
-WS_COST_KEY = "ohgw_ws_seconds"
-
-
-def trial_seed(study_seed: int, index: int) -> int:
-    """Training seed of the ``index``-th new trial of a study (same across warm-start arms)."""
-    return (study_seed * 1_000_003 + index * 7919) % (2**31 - 1)
+__all__ = ["WarmStarted", "trial_seed"]
 
 
 class WarmStarted(TrialScheduler):
@@ -34,15 +31,15 @@ class WarmStarted(TrialScheduler):
 
     applies_warm_start = True
 
-    def __init__(self, base: TrialScheduler, warm_start: Any, space: SearchSpace, study_seed: int):
+    def __init__(self, base: TrialScheduler, warm_start: Any, space: SearchSpace, study_seed: int,
+                 plans: TrialPlans | None = None):
         super().__init__(random_seed=study_seed)
         self.base = base
         self.warm_start = warm_start
         self.space = space
         self.study_seed = study_seed
+        self.plans = plans if plans is not None else TrialPlans(study_seed)
         self._new = 0
-        self._pending: tuple[dict[str, Any], dict[str, Any]] | None = None
-        self._info: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
 
     def suggest(self) -> TrialSuggestion | None:
         suggestion = self.base.suggest()
@@ -55,19 +52,12 @@ class WarmStarted(TrialScheduler):
         self._new += 1
         part = {name: proposed[name] for name in self.space.names}
         nudged, record = self.warm_start.apply(part, seed)
-        config = {**proposed, **nudged, TRIAL_SEED_KEY: seed, WS_COST_KEY: float(record.get("sim_seconds", 0.0))}
-        self._pending = (proposed, record)
-        return TrialSuggestion.start_suggestion(config)
+        self.plans.propose(TrialPlan(seed=seed, proposed=proposed, record=record,
+                                     charge=float(record.get("sim_seconds", 0.0))))
+        return TrialSuggestion.start_suggestion({**proposed, **nudged})
 
     def on_trial_add(self, trial: Trial) -> None:
-        if self._pending is not None:
-            self._info[trial.trial_id] = self._pending
-            self._pending = None
         self.base.on_trial_add(trial)
-
-    def warm_start_info(self, trial_id: int) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        """(proposed config, warm-start record) of a trial, or None for resumed-from-checkpoint starts."""
-        return self._info.get(trial_id)
 
     def on_trial_error(self, trial: Trial) -> None:
         self.base.on_trial_error(trial)
