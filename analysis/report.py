@@ -579,14 +579,14 @@ def family(task: str) -> str:
 
 def write_report(analysis: dict[str, Any], out: Path, with_figures: bool = True) -> dict[str, Any]:
     """Write tables, figures (unless ``with_figures`` is false), studies.csv and summary.json."""
-    from analysis import export, figures, tables
+    from analysis import figures, studies_csv, tables
 
     out.mkdir(parents=True, exist_ok=True)
     analysis["eta_sweeps"] = eta_sweeps(analysis["studies"])
     analysis["transfer"] = transfer(analysis)
     table_files = tables.write_all(analysis, out / "tables")
     figure_files = figures.write_all(analysis, out / "figures") if with_figures else []
-    csv_path = export.write_csv(analysis["studies"], out / "studies.csv", Path(analysis["results_dir"]))
+    csv_path = studies_csv.write_csv(analysis["studies"], out / "studies.csv", Path(analysis["results_dir"]))
     summary = {k: v for k, v in analysis.items() if k != "studies"}
     summary["tables"] = {name: recs for name, recs in analysis["table_records"].items()}
     summary.pop("table_records", None)

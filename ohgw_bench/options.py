@@ -143,21 +143,21 @@ def _type_of(param: inspect.Parameter) -> tuple[type | None, bool]:
     return None, True
 
 
-def from_signature(cls: type, overrides: Iterable[Option] = (), skip: Iterable[str] = ("data_dir",)) -> tuple[Option, ...]:
+def from_signature(cls: type, overrides: Iterable[Option] = (), skip: Iterable[str] = ("data_dir",),
+                   stop: type = object) -> tuple[Option, ...]:
     """The keyword options a class's constructor takes, following ``**kwargs`` up the MRO.
 
     Each parameter becomes an Option typed by its default value (or ``X | None`` annotation);
     an Option in ``overrides`` with the same name replaces it (to add a range, choices or help).
-    Options reach the base :class:`~ohgw_bench.tasks.base.Task` only through ``**options``,
-    which accepts anything, so the walk stops there: an undeclared name is refused.
+    Options reach the base class ``stop`` (:class:`~ohgw_bench.tasks.base.Task` passes itself)
+    only through ``**options``, which accepts anything, so the walk stops there: an undeclared
+    name is refused. (``stop`` is a parameter so that this module does not import the tasks.)
     """
-    from ohgw_bench.tasks.base import Task
-
     found: dict[str, Option] = {}
     skip = set(skip)
     for klass in cls.__mro__:
-        if klass is Task or klass is object or "__init__" not in vars(klass):
-            if klass is Task or klass is object:
+        if klass is stop or klass is object or "__init__" not in vars(klass):
+            if klass is stop or klass is object:
                 break
             continue
         params = inspect.signature(vars(klass)["__init__"]).parameters

@@ -76,7 +76,7 @@ class Task(ABC):
     def declared_options(cls) -> tuple[Option, ...]:
         """The options ``--task-option`` may set: the constructor's keyword arguments (typed by their
         defaults), refined by ``option_declarations``. Anything else is refused before any work."""
-        return from_signature(cls, cls.option_declarations)
+        return from_signature(cls, cls.option_declarations, stop=Task)
 
     @property
     @abstractmethod
