@@ -237,6 +237,14 @@ def summarize(rows: Sequence[Mapping[str, Any]], task: Any, spec: NudgeSpec) -> 
             "rows": len(rows), "variants": out}
 
 
+def _load() -> list[float] | None:
+    """The 1/5/15-minute load averages (what ``uptime`` shows), so a wall time is read beside the load."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def run_nudge(spec: NudgeSpec, progress: bool = True, overwrite: bool = False) -> dict[str, Any]:
     """Run (or skip, or resume) one paired-trial folder and return its summary."""
     import shutil
@@ -268,7 +276,7 @@ def run_nudge(spec: NudgeSpec, progress: bool = True, overwrite: bool = False) -
     meta = {"kind": "nudge", "spec": {**asdict(spec), "variant_labels": [s.label() for s in settings]},
             "identity": spec.identity(), "task": task.describe(), "versions": _versions(),
             "git_revision": _git_revision(), "machine": _machine(), "command": sys.argv,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "load_start": _load()}
     try:
         folder.mkdir(parents=True, exist_ok=True)
         results.write_json_atomic(folder / results.STUDY_FILE, meta)
@@ -304,7 +312,8 @@ def run_nudge(spec: NudgeSpec, progress: bool = True, overwrite: bool = False) -
             bar.close()
     summary = summarize(rows, task, spec)
     summary.update({"folder": str(folder), "wall_seconds": time.time() - wall0, "fidelities": list(spec.fidelities),
-                    "seed": spec.seed, "experiment": spec.experiment})
+                    "seed": spec.seed, "experiment": spec.experiment, "load_end": _load(),
+                    "configs_this_run": len(todo)})
     results.write_json_atomic(folder / results.SUMMARY_FILE, {"status": "complete", **summary})
     return summary
 
