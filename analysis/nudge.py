@@ -291,6 +291,14 @@ def heatmap(result: dict[str, Any], folder: Path) -> list[Path]:
     return paths
 
 
+def command_line(argv: Sequence[str] | None) -> str:
+    """``sys.argv`` of a run as the ``python -m ohgw_bench.nudge ...`` line that reproduces it."""
+    argv = list(argv or [])
+    if argv and Path(argv[0]).name in ("nudge.py", "__main__.py", "-m"):
+        argv = argv[1:]
+    return " ".join(["python -m ohgw_bench.nudge", *argv])
+
+
 def readme(result: dict[str, Any], argv: Sequence[str]) -> str:
     """The bundle's README: what ran, where, how long, under what load, with which versions."""
     runs = result["runs"]
@@ -300,7 +308,7 @@ def readme(result: dict[str, Any], argv: Sequence[str]) -> str:
              "`python -m ohgw_bench.nudge` (see that module's docstring for the design; no raw rows are kept here).", "",
              "## Runs", "", "| task | configs | rows | wall (s) | load at start / end (1, 5, 15 min) | command |", "|---|---|---|---|---|---|"]
     for r in runs:
-        cmd = " ".join(r["command"] or [])
+        cmd = command_line(r["command"])
         lines.append(f"| {r['task']} | {r['configs']} | {r['rows']} | {fmt(r['wall_seconds'])} | "
                      f"{r['load_start']} / {r['load_end']} | `{cmd}` |")
     total = sum(r["wall_seconds"] or 0 for r in runs)
