@@ -2,7 +2,7 @@
 
     python -m ohgw_bench.nudge --task digits --configs 500
     python -m ohgw_bench.nudge --task uci-wine-mlp --configs 200 --fidelities 1,3,9 --variants ohgw,sham
-    python -m ohgw_bench.nudge experiments/nudge.yaml
+    python -m ohgw_bench.nudge experiments/paired/nudge.yaml
 
 A scheduler study mixes the nudge with everything it perturbs (other trials' timing, promotion
 decisions). Here every sampled config is trained on its own, from one training seed, twice or
@@ -319,7 +319,7 @@ def run_nudge(spec: NudgeSpec, progress: bool = True, overwrite: bool = False) -
 
 
 def load_file(path: str | Path, results_dir: str, data_dir: str | None = None) -> list[NudgeSpec]:
-    """Specs of an experiment file (see experiments/nudge.yaml), validated as a whole before any run."""
+    """Specs of an experiment file (see experiments/paired/nudge.yaml), validated as a whole before any run."""
     import yaml
 
     path = Path(path)
@@ -370,7 +370,7 @@ def _ints(text: str, flag: str) -> tuple[int, ...]:
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="python -m ohgw_bench.nudge", description=__doc__,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("file", nargs="?", default=None, help="experiment file (YAML, see experiments/nudge.yaml) instead of --task")
+    p.add_argument("file", nargs="?", default=None, help="experiment file (YAML, see experiments/paired/nudge.yaml) instead of --task")
     p.add_argument("--task", default="digits", help="task id or alias (default: digits)")
     p.add_argument("--configs", type=int, default=500, help="configs sampled from the task's space (default: 500)")
     p.add_argument("--fidelities", default=",".join(map(str, DEFAULT_FIDELITIES)),
