@@ -112,6 +112,8 @@ def validate(spec: NudgeSpec) -> tuple[Any, list[Any]]:
 
     if isinstance(spec.configs, bool) or not isinstance(spec.configs, int) or spec.configs < 1:
         raise UserError(f"--configs must be a positive integer, got {spec.configs!r}")
+    if isinstance(spec.seed, bool) or not isinstance(spec.seed, int) or spec.seed < 0:
+        raise UserError(f"--seed must be a non-negative integer, got {spec.seed!r}")
     for name, value in (("--eta-h", spec.eta_h), ("--rho", spec.rho)):
         if value is not None and not (value > 0 and math.isfinite(value)):
             raise UserError(f"{name} must be a positive number, got {value}")

@@ -71,6 +71,7 @@ def test_rerun_skips_resume_redoes_a_torn_config_and_a_different_spec_is_refused
 
 @pytest.mark.parametrize("argv, words", [
     (["--configs", "0"], "--configs"),
+    (["--seed", "-1"], "--seed"),
     (["--fidelities", "3,1"], "increasing"),
     (["--fidelities", "1,99"], "must lie in"),
     (["--variants", "ohgw,bogus"], "bogus"),
