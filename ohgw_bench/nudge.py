@@ -239,6 +239,17 @@ def summarize(rows: Sequence[Mapping[str, Any]], task: Any, spec: NudgeSpec) -> 
             "rows": len(rows), "variants": out}
 
 
+def _history(done: Mapping[str, Any] | None, study: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """Earlier completed runs of a folder being extended (a killed run left no summary: its time is unknown)."""
+    if done is None:
+        return []
+    if "history" in done:
+        return list(done["history"])
+    study = study or {}
+    return [{"command": study.get("command"), "started": study.get("started"), "wall_seconds": done.get("wall_seconds"),
+             "configs": done.get("configs"), "load_start": study.get("load_start"), "load_end": done.get("load_end")}]
+
+
 def _load() -> list[float] | None:
     """The 1/5/15-minute load averages (what ``uptime`` shows), so a wall time is read beside the load."""
     try:
@@ -270,6 +281,7 @@ def run_nudge(spec: NudgeSpec, progress: bool = True, overwrite: bool = False) -
     if done is not None and done.get("configs", 0) >= spec.configs:
         return {**done, "skipped": True, "folder": str(folder)}
     kept = [r for r in _complete_rows(folder, per_config) if r["config_index"] < spec.configs]
+    history = _history(done, old) if kept else []
     try:
         task.prepare()
     except FileNotFoundError as e:
@@ -312,10 +324,14 @@ def run_nudge(spec: NudgeSpec, progress: bool = True, overwrite: bool = False) -
         out.close()
         if bar is not None:
             bar.close()
+    wall = time.time() - wall0
+    this_run = {"command": sys.argv, "started": meta["started"], "wall_seconds": wall, "configs": len(todo),
+                "load_start": meta["load_start"], "load_end": _load()}
     summary = summarize(rows, task, spec)
-    summary.update({"folder": str(folder), "wall_seconds": time.time() - wall0, "fidelities": list(spec.fidelities),
-                    "seed": spec.seed, "experiment": spec.experiment, "load_end": _load(),
-                    "configs_this_run": len(todo)})
+    summary.update({"folder": str(folder), "wall_seconds": wall, "fidelities": list(spec.fidelities),
+                    "seed": spec.seed, "experiment": spec.experiment, "load_end": this_run["load_end"],
+                    "configs_this_run": len(todo), "history": [*history, this_run],
+                    "wall_seconds_total": sum(h["wall_seconds"] or 0 for h in [*history, this_run])})
     results.write_json_atomic(folder / results.SUMMARY_FILE, {"status": "complete", **summary})
     return summary
 

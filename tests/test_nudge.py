@@ -65,6 +65,8 @@ def test_rerun_skips_resume_redoes_a_torn_config_and_a_different_spec_is_refused
     assert again["configs_this_run"] == 1 and rows(folder) == full
     more = nudge.run_nudge(spec(tmp_path, configs=3), progress=False)
     assert more["configs_this_run"] == 1 and rows(folder)[:8] == full and more["configs"] == 3
+    assert [h["configs"] for h in more["history"]] == [1, 1]  # the resumed run, then the extension
+    assert more["wall_seconds_total"] == pytest.approx(sum(h["wall_seconds"] for h in more["history"]))
     with pytest.raises(UserError, match="different spec"):
         nudge.run_nudge(spec(tmp_path, variants=("ohgw-normalized",)), progress=False)
 
