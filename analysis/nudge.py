@@ -301,7 +301,7 @@ def command_line(argv: Sequence[str] | None) -> str:
     return " ".join(["python -m ohgw_bench.nudge", *argv])
 
 
-def readme(result: dict[str, Any], argv: Sequence[str]) -> str:
+def readme(result: dict[str, Any], argv: Sequence[str], note: str | None = None) -> str:
     """The bundle's README: what ran, where, how long, under what load, with which versions."""
     runs = result["runs"]
     first = runs[0]
@@ -317,6 +317,8 @@ def readme(result: dict[str, Any], argv: Sequence[str]) -> str:
                                    "load_start": r["load_start"], "load_end": r["load_end"], "started": r["started"]}]:
             lines.append(f"| {r['task']} | {h.get('configs')} | {fmt(h.get('wall_seconds'))} | "
                          f"{h.get('load_start')} / {h.get('load_end')} | {h.get('started')} | `{command_line(h.get('command'))}` |")
+    if note:
+        lines += ["", note]
     total = sum(r["wall_seconds"] or 0 for r in runs)
     machine = first.get("machine") or {}
     lines += ["", f"Total wall time of the runs: {total:.0f} s. Machine: {machine.get('platform')}, "
@@ -329,6 +331,16 @@ def readme(result: dict[str, Any], argv: Sequence[str]) -> str:
                      f"in {h['quantity']}: " + ", ".join(f"{v} {pct(x)}" for v, x in h["improved"].items()) +
                      "; in the task metric: " + ", ".join(f"{v} {pct(x)}" for v, x in h["improved_metric"].items()) + ".")
         lines.append("")
+        for c in result["comparisons"]:
+            if c["task"] == task and c["fidelity"] == h["fidelity"]:
+                parts = []
+                for q in ("metric", "val_loss"):
+                    d = c.get(q) or {}
+                    if d.get("a_better") is not None:
+                        ci = f" [{pct(d['ci_low'])}, {pct(d['ci_high'])}]" if d.get("ci_low") is not None else ""
+                        parts.append(f"{q} {pct(d['a_better'])}{ci}")
+                lines.append(f"- {c['variant']} beats {c['control']} (ties half): " + "; ".join(parts))
+        lines.append("")
     lines += ["## Files", "", "- `summary.json`: every number in the tables, plus the per-run facts above.",
               "- `tables/variants.{md,tex}`, `tables/comparisons.{md,tex}`, `tables/gradnorm.{md,tex}`.",
               "- `figures/gradnorm_heatmap.{pdf,png}`: net win rate by hyper-gradient size.", "",
@@ -336,7 +348,7 @@ def readme(result: dict[str, Any], argv: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def write_bundle(root: str | Path, out: str | Path, argv: Sequence[str] = ()) -> dict[str, Any]:
+def write_bundle(root: str | Path, out: str | Path, argv: Sequence[str] = (), note: str | None = None) -> dict[str, Any]:
     """Analyse the folders below ``root`` and write the bundle to ``out``; returns summary.json's content."""
     df, runs = load(root)
     result = analyse(df, runs)
@@ -348,7 +360,7 @@ def write_bundle(root: str | Path, out: str | Path, argv: Sequence[str] = ()) ->
     heatmap(result, out / "figures")
     result["generated_with"] = {"python": platform.python_version(), "argv": list(argv)}
     (out / "summary.json").write_text(json.dumps(result, indent=1, sort_keys=True, default=str) + "\n", encoding="utf-8")
-    (out / "README.md").write_text(readme(result, argv), encoding="utf-8")
+    (out / "README.md").write_text(readme(result, argv, note), encoding="utf-8")
     return result
 
 
@@ -358,11 +370,12 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("results", help="folder holding paired-trial folders (e.g. results/nudge)")
     p.add_argument("--out", default="reports/nudge", help="bundle folder (default: reports/nudge)")
+    p.add_argument("--note", default=None, help="a paragraph for the README's Runs section (how the runs were made)")
     args = p.parse_args(argv)
     try:
         if not Path(args.results).is_dir():
             raise UserError(f"{args.results}: no such folder")
-        result = write_bundle(args.results, args.out, argv)
+        result = write_bundle(args.results, args.out, argv, note=args.note)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
