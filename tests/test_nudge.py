@@ -130,3 +130,9 @@ def test_bootstrap_ci_covers_the_median_and_narrows_with_more_data() -> None:
     assert small[0] < 1.0 < small[1] and large[0] < 1.0 < large[1]
     assert large[1] - large[0] < small[1] - small[0]
     assert bootstrap_ci([1.0]) == (None, None)
+
+
+def test_the_committed_paired_experiment_file_loads() -> None:
+    specs = nudge.load_file(Path(__file__).parents[1] / "experiments" / "paired" / "nudge.yaml", "/nonexistent")
+    assert [s.task for s in specs] == ["digits", "uci-breast_cancer-mlp", "uci-wine-mlp"]
+    assert all(s.variants == nudge.DEFAULT_VARIANTS and s.fidelities == (1, 3, 9) for s in specs)
