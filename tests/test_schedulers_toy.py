@@ -148,6 +148,26 @@ def test_soft_ranking_and_noise_epsilon() -> None:
     assert noise_epsilon(separated, 2, 3) is None
 
 
+def test_noise_epsilon_counts_each_crossing_pair_once_top_down() -> None:
+    """Rung at 3 epochs below a top rung at 9: two pairs crossed twice, one of them at every epoch.
+
+    A and B swap at epoch 2 and are back in order from epoch 3, 0.05 apart until epoch 8 and
+    0.01 apart at 9; D (still running, reached epoch 6) swapped with C at epoch 2, 0.02 apart
+    at 6. Walking 9, 8, ..., 4 and judging each pair once, at the highest epoch both reached,
+    gives the distances 0.01 (A, B at 9) and 0.02 (C, D at 6). Counting A-B again at 4..8
+    (0.05 each) and C-D at 4, 5 (0.03) would put the 90th percentile at 0.05.
+    """
+    a = {e: 0.40 for e in range(1, 10)} | {2: 0.60}
+    b = {1: 0.50, 2: 0.50} | {e: 0.45 for e in range(3, 9)} | {9: 0.41}
+    c = {e: 0.90 for e in range(1, 10)}
+    d = {1: 0.80, 2: 0.95, 3: 0.87, 4: 0.87, 5: 0.87, 6: 0.88}
+    curves = {1: a, 2: b, 3: c, 4: d}
+    assert noise_epsilon(curves, 3, 9) == pytest.approx(np.percentile([0.01, 0.02], 90))
+    assert noise_epsilon(curves, 3, 9, percentile=50) == pytest.approx(0.015)
+    assert noise_epsilon(curves, 6, 9) == pytest.approx(0.01), "D reached epoch 6 only: out of (6, 9]"
+    assert noise_epsilon({1: a, 3: c}, 3, 9) is None
+
+
 def test_dyhpo_advances_the_highest_expected_improvement_by_one_step(noisy: np.ndarray) -> None:
     study = toy.run_study("dyhpo", seed=1, table=noisy, n_workers=1, max_time=450.0)
     sched = study.scheduler
