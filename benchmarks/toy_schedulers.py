@@ -142,6 +142,7 @@ class Event:
     value: float | None = None
     decision: str | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    top: int = MAX_EPOCHS
 
 
 class Recorder(TunerCallback):
@@ -150,9 +151,11 @@ class Recorder(TunerCallback):
     def __init__(self):
         self.events: list[Event] = []
         self._backend: UserBlackboxBackend | None = None
+        self._scheduler: TrialScheduler | None = None
 
     def on_tuning_start(self, tuner: Tuner) -> None:
         self._backend = tuner.trial_backend
+        self._scheduler = tuner.scheduler
 
     def _now(self) -> float:
         return self._backend.time_keeper.time() if self._backend is not None else 0.0
@@ -164,9 +167,10 @@ class Recorder(TunerCallback):
         self.events.append(Event("resume", trial.trial_id, self._now(), config=dict(trial.config)))
 
     def on_trial_result(self, trial: Trial, status: str, result: dict[str, Any], decision: str) -> None:
+        top = getattr(self._scheduler, "current_max_resource", MAX_EPOCHS)
         self.events.append(Event("result", trial.trial_id, float(result[ST_TUNER_TIME]),
                                  int(result[RESOURCE]), float(result[METRIC]), decision,
-                                 dict(trial.config)))
+                                 dict(trial.config), top))
 
 
 class RandomSearch(TrialScheduler):
@@ -219,13 +223,18 @@ class Study:
         return len(self.results)
 
     def time_to_reach(self, target: float) -> float | None:
-        """Simulated seconds until a full-budget loss of at most ``target`` is reported (None if never).
+        """Simulated seconds until the best curve is trained to the scheduler's maximum (None if never).
 
-        Only full-budget results count: with noisy curves, another config can dip below the
-        best final value at some epoch, which would be luck, not having found the best curve.
+        The best curve is the table row whose final loss is ``target``. Only results at the
+        scheduler's maximum resource at that moment count: the full 27 epochs, except for
+        PASHA, whose maximum (``current_max_resource``) starts at 3 epochs and grows only while
+        its top ranking is unstable, so its full budget is wherever it stands. A lower budget
+        would not do: with noisy curves another config can dip below the best final value at
+        some epoch, which would be luck, not having found the best curve.
         """
+        rows = {int(r) for r in np.flatnonzero(np.abs(self.table[:, -1] - target) <= 1e-12)}
         return next((e.time for e in self.results
-                     if e.resource == MAX_EPOCHS and e.value <= target + 1e-12), None)
+                     if e.resource >= e.top and cell(e.config) in rows), None)
 
     def decisions(self) -> list[tuple]:
         return [(e.kind, e.trial_id, e.resource, e.decision,
