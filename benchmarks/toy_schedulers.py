@@ -370,7 +370,7 @@ def main(argv: list[str] | None = None) -> None:
         print(row, flush=True)
 
     if args.trials:
-        head = [f"", f"PASHA vs promotion ASHA, {args.trials} configs sampled each, same seeds:", "",
+        head = ["", f"PASHA vs promotion ASHA, {args.trials} configs sampled each, same seeds:", "",
                 "| seed | ASHA epochs | PASHA epochs | PASHA max epochs | ASHA choice regret | PASHA choice regret | same choice |",
                 "|---|---|---|---|---|---|---|"]
         lines += head
