@@ -34,14 +34,6 @@ def _col(df: pd.DataFrame, name: str) -> np.ndarray:
     return pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float)
 
 
-def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _flatten(f"{prefix}.{k}", v, out)
-    else:
-        out[prefix] = value
-
-
 def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """Report rows as a DataFrame: ``ohgw_`` prefix dropped, configs and the warm-start record
     flattened (``config.lr``, ``ws.cost.flops``), as :func:`ohgw_bench.results.load_results`."""
@@ -51,9 +43,9 @@ def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
         for k, v in r.items():
             key = k[len(results.PREFIX):] if k.startswith(results.PREFIX) else k
             if key in ("config", "proposed"):
-                _flatten(key, v, row)
+                results.flatten(key, v, row)
             elif key == "warm_start":
-                _flatten("ws", v, row)
+                results.flatten("ws", v, row)
             else:
                 row[key] = v
         out.append(row)

@@ -1,7 +1,8 @@
-"""Generated parts of README.md: the task and scheduler tables, and the results excerpt.
+"""Generated parts of README.md: the task and scheduler tables, the Findings, and the results excerpt.
 
 The tables are built from the registries (``ohgw_bench.tasks.registry`` and
-``ohgw_bench.baselines.schedulers``), never typed by hand. Each generated block sits between
+``ohgw_bench.baselines.schedulers``), the Findings from the committed report bundles
+(``reports/*/summary.json``, see ``ohgw_bench.findings``), never typed by hand. Each generated block sits between
 two HTML comments, e.g. ``<!-- tasks:start -->`` and ``<!-- tasks:end -->``::
 
     python -m ohgw_bench.docs --check README.md     # exit 1 and name the stale blocks
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 #: generated blocks that ``--check`` compares, by marker name
-BLOCKS = ("tasks", "schedulers")
+BLOCKS = ("tasks", "schedulers", "findings")
 RESULTS_BLOCK = "results"
 #: the command whose output the results block shows (``python`` = the running interpreter)
 RESULTS_COMMAND = "python -m ohgw_bench.run --budget 10 --quiet"
@@ -68,7 +69,15 @@ def scheduler_table() -> str:
     return _table(["--scheduler", "description", "backends"], rows)
 
 
-GENERATORS: dict[str, Callable[[], str]] = {"tasks": task_table, "schedulers": scheduler_table}
+def findings_block() -> str:
+    """The Findings section, read from the committed report bundles (``ohgw_bench.findings``)."""
+    from ohgw_bench import findings
+
+    return findings.block()
+
+
+GENERATORS: dict[str, Callable[[], str]] = {"tasks": task_table, "schedulers": scheduler_table,
+                                            "findings": findings_block}
 
 
 def _pattern(name: str) -> re.Pattern[str]:

@@ -18,7 +18,7 @@ The file (every key optional except tasks, schedulers and variants)::
       - {task: cifar10, label: cifar10-bs64, options: {batch_size: 64}, fixture: true, budget: 30}
     schedulers:              # names, or {scheduler: pasha, options: {eta: 3}}
       - asha
-    variants:                # none | ohgw | random | prior | ohgw-kN, or mappings of warm-start fields
+    variants:                # none | ohgw | random | prior | sham | ohgw-kN, or mappings of warm-start fields
       - none
       - {variant: ohgw, step_rule: normalized, rho: 0.05}
     grids:                   # optional: blocks that override the keys above, each crossed on its own
@@ -79,7 +79,7 @@ def _number(path: Path, key: str, value: Any, positive: bool = True) -> float:
 
 
 def _variant(path: Path, key: str, value: Any) -> Any:
-    from ohgw_bench.warmstart import WarmStartSettings
+    from ohgw_bench.warmstart import VARIANTS, WarmStartSettings
 
     fields = set(WarmStartSettings.__dataclass_fields__)
     if isinstance(value, str):
@@ -97,8 +97,8 @@ def _variant(path: Path, key: str, value: Any) -> Any:
         except ValueError:
             raise _err(path, key, "ohgw-kN with an integer N", name) from None
         kw["variant"] = "ohgw"
-    elif name not in ("none", "ohgw", "random", "prior"):
-        raise _err(path, key, "none, ohgw, random, prior or ohgw-kN", name)
+    elif name not in VARIANTS:
+        raise _err(path, key, f"{', '.join(VARIANTS)} or ohgw-kN", name)
     try:
         return WarmStartSettings(**kw)
     except (TypeError, ValueError) as e:

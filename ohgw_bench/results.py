@@ -252,10 +252,11 @@ def find_studies(results_dir: str | os.PathLike[str]) -> list[Path]:
     return sorted(p.parent for p in root.rglob(STUDY_FILE))
 
 
-def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+def flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    """Nested mappings as dotted keys (``config.lr``) in ``out``: one column per leaf in a DataFrame."""
     if isinstance(value, Mapping):
         for k, v in value.items():
-            _flatten(f"{prefix}.{k}", v, out)
+            flatten(f"{prefix}.{k}", v, out)
     else:
         out[prefix] = value
 
@@ -311,11 +312,11 @@ def load_results(results_dir: str | os.PathLike[str], include_partial: bool = Fa
             for k, v in r.items():
                 key = k[len(PREFIX):] if k.startswith(PREFIX) else k
                 if key == "config":
-                    _flatten("config", v, row)
+                    flatten("config", v, row)
                 elif key == "proposed":
-                    _flatten("proposed", v, row)
+                    flatten("proposed", v, row)
                 elif key == "warm_start":
-                    _flatten("ws", v, row)
+                    flatten("ws", v, row)
                 else:
                     row[key] = v
             rows.append(row)

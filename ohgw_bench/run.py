@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from ohgw_bench.errors import UserError
 
-VARIANTS = ("none", "ohgw", "random", "prior")
+VARIANTS = ("none", "ohgw", "random", "prior", "sham")  # as ohgw_bench.warmstart.VARIANTS (kept import-free)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", default="asha", help="scheduler name, see --list-schedulers (default: asha)")
     p.add_argument("--ohgw", action="store_true", help="shorthand for --warm-start ohgw (default: off)")
     p.add_argument("--warm-start", default=None, metavar="VARIANT",
-                   help="none, ohgw, random, prior, or ohgw-kN for N lookahead steps (default: none)")
+                   help="none, ohgw, random, prior, sham (ohgw's cost, config unchanged), or ohgw-kN for N lookahead "
+                        "steps (default: none)")
     p.add_argument("--eta-h", type=float, default=None, help="hyper-step size for --step-rule raw (default: 1e-3)")
     p.add_argument("--step-rule", choices=("raw", "normalized", "sign"), default=None,
                    help="raw: psi - eta_h*g (the paper's); normalized/sign: trust region of radius --rho "

@@ -10,6 +10,11 @@
 - ``prior``: the same length along the search space's fixed ``prior`` signs (toward the
   default config where no hyperparameter has one): the control that tells "push lr up" from
   a real gradient.
+- ``sham``: computes the hyper-gradient and the OHGW step exactly as ``ohgw`` does (same
+  settings, same cost, same charge on the simulated clock), then leaves the config unchanged.
+  Against ``ohgw`` it isolates the nudge; against ``none`` it isolates the overhead (the
+  timeline shift). Its record has ``applied: false``, ``sham: true`` (false for every other
+  variant), the step it did not take in ``step_unit_proposed`` and an empty ``step_unit``.
 
 Every call returns a JSON-serialisable record with the gradient, the step, and the measured
 cost of the warm-start beside one plain training step of the same task. Nothing here draws
@@ -32,7 +37,7 @@ import torch
 from ohgw_bench.cost import ZERO, Cost, measure
 from ohgw_bench.hypergrad import MODES, HyperGradient, finite_difference, hypergradient, plain_step
 
-VARIANTS: tuple[str, ...] = ("none", "ohgw", "random", "prior")
+VARIANTS: tuple[str, ...] = ("none", "ohgw", "random", "prior", "sham")
 STEP_RULES: tuple[str, ...] = ("raw", "normalized", "sign")
 _MODE_TOKENS = {"exact": "", "first-order": "fo", "mixed": "mixed"}
 _STREAM = 0x0E6E  # keeps the warm-start's generator apart from a scheduler seeded with the same integer
@@ -191,6 +196,7 @@ class WarmStart:
         s = self.settings
         return {
             "variant": s.variant, "label": s.label(), "settings": s.as_dict(), "applied": False,
+            "sham": s.variant == "sham",
             "reason": None, "fallback": None, "names": [], "unreachable": [], "psi": {},
             "grad_native": {}, "grad_psi": {}, "grad_unit": {}, "psi_new": {}, "step_unit": {},
             "step_unit_proposed": {}, "step_norm_unit": 0.0, "grad_norm_unit": None, "clipped": [],
@@ -326,6 +332,10 @@ class WarmStart:
             return config
 
         z = np.array([space[n].to_unit(config[n]) for n in names])
+        if s.variant == "sham":
+            record["step_unit_proposed"] = dict(zip(names, ohgw.tolist()))
+            record["reason"] = "sham: paid the ohgw warm-start's cost, config left unchanged"
+            return config
         if s.variant == "ohgw":
             dz = ohgw
         elif s.variant == "random":

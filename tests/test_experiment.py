@@ -197,15 +197,35 @@ def test_unreachable_dask_scheduler_is_one_line_and_fails_fast(tmp_path: Path) -
 LONG = GRID.format(budget=600, seeds=6)
 
 
+_LONG_RUNS: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(autouse=True)
+def _reap_long_runs():
+    """Whatever a test ends with (failure, timeout), its long experiment's process group goes down with
+    it: an experiment left behind would keep two cores busy under PID 1."""
+    yield
+    while _LONG_RUNS:
+        proc = _LONG_RUNS.pop()
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=30)
+
+
 def _start_long(tmp_path: Path) -> tuple[subprocess.Popen[bytes], list[Path], list[int]]:
-    """An experiment on the process pool with two long studies running; their folders and the pool's pids."""
+    """An experiment on the process pool with two long studies running; their folders and the pool's pids.
+    It runs in its own process group (reaped after the test); signals in the tests go to its parent only."""
     import psutil
 
     path = write(tmp_path, LONG)
     proc = subprocess.Popen([sys.executable, "-m", "ohgw_bench.experiment", str(path), "--results-dir",
                              str(tmp_path / "r"), "--executor", "process", "--max-parallel", "2"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
+    _LONG_RUNS.append(proc)
     deadline = time.time() + 300
     while time.time() < deadline:
         started = [f for f in results.find_studies(tmp_path / "r") if list(results.iter_reports(f))]

@@ -365,3 +365,29 @@ def test_digits_conformance_warm_start() -> None:
     task = DigitsTask()
     rec = check_warm_start(task)
     assert rec["step_norm_unit"] <= 0.05 + 1e-9 and rec["step_norm_unit"] > 0.01
+
+
+@pytest.mark.parametrize("rule", ["raw", "normalized"])
+def test_sham_pays_the_ohgw_charge_and_leaves_the_config_unchanged(rule: str) -> None:
+    """Sham on the real digits task: the same gradient, FLOPs and simulated charge as ohgw, no move."""
+    from ohgw_bench import tasks
+
+    task = tasks.make("digits")
+    config = {"lr": 0.02, "weight_decay": 1e-4, "momentum": 0.5, "aug_magnitude": 0.2, "label_smoothing": 0.1}
+    suffix = "" if rule == "raw" else f"-{rule}"
+    moved, ohgw = WarmStart(WarmStartSettings.parse("ohgw" + suffix), task, 3, strict=True).apply(config, 11)
+    kept, sham = WarmStart(WarmStartSettings.parse("sham" + suffix), task, 3, strict=True).apply(config, 11)
+    assert ohgw["applied"] is True and moved != config
+    assert kept == config and sham["applied"] is False and sham["sham"] is True and ohgw["sham"] is False
+    assert sham["sim_seconds"] > 0 and sham["sim_seconds"] == ohgw["sim_seconds"]
+    assert sham["cost"]["flops"] == ohgw["cost"]["flops"] and sham["grad_unit"] == ohgw["grad_unit"]
+    assert sham["step_unit_proposed"] == ohgw["step_unit_proposed"] and sham["step_unit"] == {}
+    assert sham["reason"].startswith("sham")
+
+
+def test_sham_on_a_finite_difference_task_is_charged_every_evaluation() -> None:
+    task = ToyTask(method="finite_difference")
+    new, rec = run("sham-normalized", task)
+    assert new == CONFIG and rec["applied"] is False and rec["sham"] is True
+    assert rec["sim_seconds"] == pytest.approx(13 * 0.25)
+    assert np.linalg.norm(list(rec["step_unit_proposed"].values())) == pytest.approx(0.05, rel=1e-9)

@@ -5,12 +5,14 @@ by one rung each time the configurations in the current top rung are ranked diff
 than in the rung below. The comparison is a soft ranking: configurations whose values in the
 lower rung differ by at most ``epsilon`` may swap places without counting as a change.
 
-``epsilon`` is estimated from the noise in the learning curves, as in the paper (section 3.2):
-a pair of configurations whose order at some epoch is reversed at an earlier epoch and then
-restored at a still earlier one has crossed twice, which the paper attributes to noise rather
-than to a real difference; ``epsilon`` is the 90th percentile of the distances between such
-pairs at the epochs between the top two rungs, re-estimated whenever the ranking is checked
-(it stays at its previous value, initially 0, while no such pair exists).
+``epsilon`` is estimated from the noise in the learning curves, as in the paper (section 3.2)
+and in legacy Syne Tune's ``PASHARungSystem._update_epsilon``: a pair of configurations whose
+order at some epoch is reversed at an earlier epoch and then restored at a still earlier one has
+crossed twice, which the paper attributes to noise rather than to a real difference.
+:func:`noise_epsilon` walks the epochs between the top two rungs from the top down and looks at
+each pair once, at the highest epoch both configurations reached; ``epsilon`` is the 90th
+percentile of the distances of the pairs that crossed twice, re-estimated whenever the ranking
+is checked (it stays at its previous value, initially 0, while no such pair exists).
 """
 
 from __future__ import annotations
@@ -47,11 +49,24 @@ def soft_ranking_consistent(upper: dict[int, float], lower: dict[int, float], ep
 
 def noise_epsilon(curves: dict[int, dict[int, float]], low: int, high: int,
                   percentile: float = 90.0) -> float | None:
-    """Distance percentile of curve pairs that crossed twice, at epochs in ``(low, high]``; None if none did."""
+    """``percentile`` of the distances of curve pairs that crossed twice; None if no pair did.
+
+    Epochs ``high, high - 1, ..., low + 1`` are walked top down and each pair of trials is
+    judged once, at the first (highest) of these epochs both reached, as the reference does:
+    counting a pair again at every lower epoch would weight long-lived pairs by their length
+    and inflate epsilon. A pair crossed twice if, walking further down from that epoch, its
+    order is first reversed and later restored; its distance is taken at that epoch. Epochs
+    where the two values tie (or one is missing) count as neither order; the reference treats
+    a tie as "not greater", which only matters for exact ties.
+    """
+    seen: set[tuple[int, int]] = set()
     distances = []
-    for epoch in range(low + 1, high + 1):
+    for epoch in range(high, low, -1):
         present = [t for t in sorted(curves) if epoch in curves[t]]
         for a, b in itertools.combinations(present, 2):
+            if (a, b) in seen:
+                continue
+            seen.add((a, b))
             ca, cb = curves[a], curves[b]
             order = np.sign(ca[epoch] - cb[epoch])
             if order == 0:

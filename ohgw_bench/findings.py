@@ -1,0 +1,178 @@
+"""The README's "Findings" block, generated from the published report bundles.
+
+The package publishes its own answer: ``reports/cpu/summary.json`` (the scheduler study, written
+by ``python -m analysis.report``) and ``reports/nudge/summary.json`` (the paired-trial
+experiment, written by ``python -m analysis.nudge``). This module turns them into Markdown, so
+the README says exactly what the committed summaries say; ``python -m ohgw_bench.docs --check``
+fails when the two disagree. Nothing here computes a statistic: every number is read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+STUDY_SUMMARY = Path("reports/cpu/summary.json")
+NUDGE_SUMMARY = Path("reports/nudge/summary.json")
+#: the two warm-started arms the headline reports: the proposal's raw step, and the trust-region step
+HEADLINE_ARMS = ("ohgw", "ohgw-normalized")
+#: the controls each arm is compared with (the same step rule where the control has one)
+CONTROLS = {"ohgw": ("random", "prior", "sham"),
+            "ohgw-normalized": ("random-normalized", "prior-normalized", "sham")}
+
+
+def _num(x: Any, fmt: str = ".2f") -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    return format(float(x), fmt)
+
+
+def _p(x: Any) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    return "<0.001" if float(x) < 0.001 else f"{float(x):.3f}"
+
+
+def _ratio(row: Mapping[str, Any] | None) -> str:
+    """``0.93 [0.81, 1.07]``: the paired median T@tau ratio with its 95% bootstrap interval."""
+    if row is None:
+        return "–"
+    return f"{_num(row.get('t_tau_ratio'))} [{_num(row.get('ci_low'))}, {_num(row.get('ci_high'))}]"
+
+
+def _cmp(row: Mapping[str, Any] | None) -> str:
+    """A comparison in one cell: ratio [CI], Holm p, status."""
+    if row is None:
+        return "–"
+    return f"{_ratio(row)}, p={_p(row.get('p_holm'))}, {row.get('status', '–')}"
+
+
+def _table(header: list[str], rows: Iterable[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def load(root: Path = ROOT) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The study and paired-trial summaries (None where not published yet)."""
+    out = []
+    for rel in (STUDY_SUMMARY, NUDGE_SUMMARY):
+        path = root / rel
+        out.append(json.loads(path.read_text(encoding="utf-8")) if path.exists() else None)
+    return out[0], out[1]
+
+
+def study_section(summary: Mapping[str, Any]) -> str:
+    """Headline table (one row per task, scheduler and headline arm) and the plain-words count."""
+    rows_by = {(f["task"], f["scheduler"], f["variant"], f["baseline"]): f for f in summary.get("findings", [])}
+    tuples = sorted({(t, s) for (t, s, _v, _b) in rows_by})
+    body = []
+    for task, sched in tuples:
+        for arm in HEADLINE_ARMS:
+            main = rows_by.get((task, sched, arm, "none"))
+            if main is None:
+                continue
+            ctrl = [_cmp(rows_by.get((task, sched, arm, c))) for c in CONTROLS[arm]]
+            body.append([f"`{task}`", sched, f"`{arm}`", str(main.get("n_pairs", "–")), _cmp(main), *ctrl,
+                         _num(main.get("overhead_share"), ".1%") if main.get("overhead_share") is not None else "–"])
+    header = ["task", "scheduler", "arm", "pairs", "T@tau ratio arm/none [95% CI], Holm p, status",
+              "vs random", "vs prior", "vs sham", "overhead share"]
+    parts = [_table(header, body)]
+    sens = [f for f in summary.get("findings", []) if f["baseline"] == "none" and f["variant"] not in HEADLINE_ARMS
+            and f["variant"].startswith("ohgw")]
+    if sens:
+        parts.append("eta_h / rho sensitivity (each against `none`, same tuple):\n\n" + _table(
+            ["task", "scheduler", "arm", "pairs", "T@tau ratio [95% CI], Holm p, status"],
+            [[f"`{f['task']}`", f["scheduler"], f"`{f['variant']}`", str(f.get("n_pairs", "–")), _cmp(f)]
+             for f in sorted(sens, key=lambda f: (f["task"], f["scheduler"], f["variant"]))]))
+    parts.append(conclusion(summary))
+    return "\n\n".join(parts)
+
+
+def _counts(rows: list[Mapping[str, Any]]) -> str:
+    names = ("holds", "does not hold", "inconclusive", "not applicable")
+    got = {n: sum(1 for r in rows if r.get("status") == n) for n in names}
+    return ", ".join(f"{got[n]} {n}" for n in names if got[n])
+
+
+def conclusion(summary: Mapping[str, Any]) -> str:
+    """The answer in plain words, from the statuses and paired ratios (never typed by hand)."""
+    finds = summary.get("findings", [])
+    lines = []
+    for arm in HEADLINE_ARMS:
+        rows = [f for f in finds if f["variant"] == arm and f["baseline"] == "none"]
+        if not rows:
+            continue
+        ratios = sorted(f["t_tau_ratio"] for f in rows if f.get("t_tau_ratio") is not None)
+        faster = [f for f in rows if f.get("ci_high") is not None and f["ci_high"] < 1.0]
+        slower = [f for f in rows if f.get("ci_low") is not None and f["ci_low"] > 1.0]
+        med = ratios[len(ratios) // 2] if ratios else None
+        shares = sorted(f["overhead_share"] for f in rows if f.get("overhead_share") is not None)
+        share = shares[len(shares) // 2] if shares else None
+        lines.append(
+            f"- `{arm}` against vanilla over {len(rows)} (task, scheduler) tuples: the claim's criteria "
+            f"({_counts(rows)}); median of the tuples' paired T@tau ratios {_num(med)} "
+            f"(the claim is <= 0.80); the 95% interval lies wholly below 1 in {len(faster)} tuple(s) and "
+            f"wholly above 1 in {len(slower)}; median warm-start share of compute "
+            f"{_num(share, '.1%') if share is not None else '–'} (the claim is < 3%).")
+        sham = [f for f in finds if f["variant"] == arm and f["baseline"] == "sham"]
+        if sham:
+            better = [f for f in sham if f.get("ci_high") is not None and f["ci_high"] < 1.0]
+            lines.append(f"  Against `sham` (same compute, config unchanged): faster with the interval below 1 "
+                         f"in {len(better)} of {len(sham)} tuples ({_counts(sham)}).")
+    power = summary.get("power", {})
+    for exp, pw in sorted(power.items()):
+        if pw.get("underpowered"):
+            lines.append(f"- Experiment `{exp}` is underpowered: Holm over {pw.get('tests_per_family')} tests "
+                         f"needs at least {pw.get('seeds_needed')} seed pairs for p < 0.05 to be attainable.")
+    excluded = summary.get("excluded", [])
+    if excluded:
+        lines.append(f"- {len(excluded)} studies ended early and were left out (listed in the summary's `excluded`).")
+    return "\n".join(lines)
+
+
+def nudge_section(summary: Mapping[str, Any]) -> str:
+    """The paired-trial result: per task and ohgw arm, share of configs where the nudge beats each control."""
+    comps = summary.get("comparisons", [])
+    if not comps:
+        return "No paired-trial comparisons in the summary."
+    top = {}
+    for c in comps:  # the highest fidelity of each (task, variant, control)
+        key = (c["task"], c["variant"], c["control"])
+        if key not in top or c["fidelity"] > top[key]["fidelity"]:
+            top[key] = c
+    body = []
+    for (task, variant, control), c in sorted(top.items()):
+        m = c.get("metric", {})
+        body.append([f"`{task}`", f"`{variant}`", f"`{control}`", str(c["fidelity"]), str(m.get("pairs", "–")),
+                     f"{_num(m.get('a_better'), '.0%')} [{_num(m.get('ci_low'), '.0%')}, {_num(m.get('ci_high'), '.0%')}]"])
+    table = _table(["task", "arm", "control", "fidelity", "configs", "arm better than control [95% CI]"], body)
+    wins = [c for c in top.values() if c.get("metric", {}).get("ci_low") is not None and c["metric"]["ci_low"] > 0.5]
+    loses = [c for c in top.values() if c.get("metric", {}).get("ci_high") is not None and c["metric"]["ci_high"] < 0.5]
+    words = (f"At the highest fidelity trained, the arm beats its control in {len(wins)} of {len(top)} "
+             f"(task, arm, control) cells with the 95% interval above 50%, and loses in {len(loses)} with it below 50%; "
+             f"the rest cannot be told from a coin flip.")
+    return table + "\n\n" + words
+
+
+def block(root: Path = ROOT) -> str:
+    """The whole generated Findings block."""
+    study, nudge = load(root)
+    parts = []
+    if nudge is not None:
+        parts.append("**The nudge itself** (paired-trial experiment, `reports/nudge/`: each sampled config trained "
+                     "from the same seed as proposed and after each warm-start arm; metric at the highest fidelity; "
+                     "ties count half):\n\n" + nudge_section(nudge))
+    else:
+        parts.append("The paired-trial experiment has not been published yet (`reports/nudge/summary.json`).")
+    if study is not None:
+        n = study.get("n_studies", "?")
+        parts.append(f"**The scheduler study** (`reports/cpu/`, {n} studies; paired by seed; ratio < 1 means the arm "
+                     "reaches tau sooner; status per the criteria in `docs/results-format.md`):\n\n" + study_section(study))
+    else:
+        parts.append("The scheduler study has not been published yet (`reports/cpu/summary.json`).")
+    return "\n\n".join(parts)

@@ -1,0 +1,47 @@
+"""The README's Findings block is generated from the committed report summaries (issue 19 item 6)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ohgw_bench import docs, findings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _row(task: str, sched: str, variant: str, baseline: str, ratio: float, lo: float, hi: float, status: str) -> dict:
+    return {"experiment": "cpu", "task": task, "scheduler": sched, "comparison": f"{variant} vs {baseline}",
+            "variant": variant, "baseline": baseline, "n_pairs": 30, "n_used": 28, "t_tau_ratio": ratio,
+            "ci_low": lo, "ci_high": hi, "p": 0.01, "p_holm": 0.04, "better": variant, "p_attainable": True,
+            "status": status, "overhead_share": 0.021, "frac_reached_variant": 0.9, "frac_reached_baseline": 0.9}
+
+
+def test_block_reads_the_summaries_and_says_what_they_say(tmp_path: Path) -> None:
+    (tmp_path / "reports" / "cpu").mkdir(parents=True)
+    (tmp_path / "reports" / "nudge").mkdir(parents=True)
+    rows = [_row("t1", "asha", "ohgw", "none", 0.7, 0.6, 0.8, "holds"),
+            _row("t1", "asha", "ohgw", "sham", 0.75, 0.62, 0.9, "holds"),
+            _row("t2", "asha", "ohgw", "none", 1.2, 1.05, 1.4, "does not hold"),
+            _row("t1", "asha", "ohgw-eta1em02", "none", 1.0, 0.9, 1.1, "inconclusive")]
+    study = {"n_studies": 120, "findings": rows, "power": {"cpu": {"underpowered": True, "tests_per_family": 9,
+                                                                   "seeds_needed": 8}}, "excluded": []}
+    nudge = {"comparisons": [
+        {"task": "t1", "variant": "ohgw", "control": "sham", "fidelity": 1, "metric": {"a_better": 0.1, "ci_low": 0.0, "ci_high": 0.2, "pairs": 9}},
+        {"task": "t1", "variant": "ohgw", "control": "sham", "fidelity": 9, "metric": {"a_better": 0.9, "ci_low": 0.8, "ci_high": 1.0, "pairs": 9}}]}
+    (tmp_path / "reports" / "cpu" / "summary.json").write_text(json.dumps(study))
+    (tmp_path / "reports" / "nudge" / "summary.json").write_text(json.dumps(nudge))
+    text = findings.block(tmp_path)
+    assert "0.70 [0.60, 0.80], p=0.040, holds" in text
+    assert "1 holds, 1 does not hold" in text  # the plain-words count over the two ohgw-vs-none tuples
+    assert "wholly below 1 in 1 tuple(s) and wholly above 1 in 1" in text
+    assert "`ohgw-eta1em02`" in text  # sensitivity arms get their own table
+    assert "needs at least 8 seed pairs" in text
+    assert "90% [80%, 100%]" in text and "10% [0%, 20%]" not in text  # the highest fidelity is the one shown
+    assert "beats its control in 1 of 1" in text
+
+
+def test_readme_findings_block_matches_the_committed_summaries() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert docs.get_block(readme, "findings").strip() == findings.block().strip(), \
+        "run: python -m ohgw_bench.docs --write README.md"
