@@ -7,8 +7,10 @@ memory, paths). Floats are rounded to 9 significant digits so that last-bit diff
 different CPU's arithmetic do not count; a different scheduler decision, config, seed, charge
 or record still changes the digest.
 
-The digests were computed on the code before the study pipeline refactor (issue 20). A change
-that is MEANT to change records must update them, and say so in its commit message.
+The digests were computed on main's code before the study pipeline refactor of issue 20 (at
+d198edd, which added the ``sham`` key to warm-start records); ``python tests/test_refactor_pins.py``
+prints them. A change that is MEANT to change records must update them and say so in its
+commit message.
 """
 
 from __future__ import annotations
@@ -42,11 +44,11 @@ STUDIES: dict[str, dict[str, Any]] = {
 }
 
 PINS = {
-    "digits-asha-none": "2eedc2b07e9ace2bcb90b7e246cd95120fbb40178e88c817338f1d6f68490d7f",
-    "digits-asha-ohgw-normalized": "5f7f6141bd358dd71bd08ee7abc895fa392181f2a723b824365b093f484d9f2f",
-    "digits-smac-hyperband-ohgw": "cef8f77357faa7044a4fe3246c6c11a7e416707981b1f51988467ca4e41271d1",
-    "table-asha-promotion-random": "5642ef058f6ea17b2dd07d937b66e8f79b80a80e60b12a2f2cb27285804df26c",
-    "table-smac-hyperband-ohgw": "14277a5c6db5e1b754546e2452402f41fd4a843f0144eee3851143f4c009482f",
+    "digits-asha-none": "ee5f80e1b260abd1179ef6e5d0cef1d8ebdff0858a0139b2554632a53976fa7f",
+    "digits-asha-ohgw-normalized": "b74568804c8fb092997c7e93880ff508f0fa3f73959ccd94928892f207f219bf",
+    "digits-smac-hyperband-ohgw": "056100f76d52aaa18c65b1576b866d441e0c4bba1b545ced6fa8f22f1e1240e2",
+    "table-asha-promotion-random": "84c8a74f3ce4333a5041068692d04f98057359136e6cba0796bc616533b90f41",
+    "table-smac-hyperband-ohgw": "9e38d447214665c68a9d4ef14967341dda3f9b8629438daf56686908433f8a97",
 }
 
 
