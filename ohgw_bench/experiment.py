@@ -18,7 +18,7 @@ The file (every key optional except tasks, schedulers and variants)::
       - {task: cifar10, label: cifar10-bs64, options: {batch_size: 64}, fixture: true, budget: 30}
     schedulers:              # names, or {scheduler: pasha, options: {eta: 3}}
       - asha
-    variants:                # none | ohgw | random | prior | sham | ohgw-kN, or mappings of warm-start fields
+    variants:                # none | ohgw | random | prior | sham (warmstart.VARIANTS) | ohgw-kN, or mappings
       - none
       - {variant: ohgw, step_rule: normalized, rho: 0.05}
     grids:                   # optional: blocks that override the keys above, each crossed on its own
@@ -79,6 +79,7 @@ def _number(path: Path, key: str, value: Any, positive: bool = True) -> float:
 
 
 def _variant(path: Path, key: str, value: Any) -> Any:
+    """A variant entry (a name or a mapping of warm-start fields), parsed by WarmStartSettings.parse."""
     from ohgw_bench.warmstart import VARIANTS, WarmStartSettings
 
     fields = set(WarmStartSettings.__dataclass_fields__)
@@ -90,19 +91,12 @@ def _variant(path: Path, key: str, value: Any) -> Any:
     if unknown:
         raise _err(path, key, f"warm-start fields among {sorted(fields)}", sorted(unknown))
     kw = dict(value)
-    name = str(kw.get("variant", "none"))
-    if name.startswith("ohgw-k"):
-        try:
-            kw["horizon"] = int(name[len("ohgw-k"):])
-        except ValueError:
-            raise _err(path, key, "ohgw-kN with an integer N", name) from None
-        kw["variant"] = "ohgw"
-    elif name not in VARIANTS:
-        raise _err(path, key, f"{', '.join(VARIANTS)} or ohgw-kN", name)
+    name = str(kw.pop("variant", "none"))
     try:
-        return WarmStartSettings(**kw)
+        return WarmStartSettings.parse(name, **kw)
     except (TypeError, ValueError) as e:
-        raise _err(path, key, "valid warm-start settings", str(e)) from None
+        raise _err(path, key, f"one of {', '.join(VARIANTS)} or ohgw-kN, with valid warm-start settings",
+                   f"{name}: {e}") from None
 
 
 def load(path: str | Path, results_dir: str | Path) -> tuple[str, list[Any]]:
@@ -110,6 +104,7 @@ def load(path: str | Path, results_dir: str | Path) -> tuple[str, list[Any]]:
     import yaml
 
     from ohgw_bench import baselines, tasks
+    from ohgw_bench.backends import BACKENDS
     from ohgw_bench.study import StudySpec
 
     path = Path(path)
@@ -149,8 +144,8 @@ def load(path: str | Path, results_dir: str | Path) -> tuple[str, list[Any]]:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise _err(path, k("workers"), "a positive integer", workers)
         backend = block.get("backend", "simulated")
-        if backend not in ("simulated", "local"):
-            raise _err(path, k("backend"), "simulated or local", backend)
+        if backend not in BACKENDS:
+            raise _err(path, k("backend"), " or ".join(BACKENDS), backend)
         budget = _number(path, k("budget"), block["budget"]) if block.get("budget") is not None else None
         max_failures = int(block.get("max_failures", 20))
         max_consecutive = int(block.get("max_consecutive_failures", 10))

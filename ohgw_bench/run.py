@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from typing import Any, NoReturn
 
 from ohgw_bench.errors import UserError
-
-VARIANTS = ("none", "ohgw", "random", "prior", "sham")  # as ohgw_bench.warmstart.VARIANTS (kept import-free)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -43,27 +40,30 @@ def parse_assignments(items: list[str] | None, flag: str) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ohgw_bench.backends import BACKENDS
+    from ohgw_bench.hypergrad import MODES
+    from ohgw_bench.warmstart import STEP_RULES, VARIANTS
+
     p = OneLineParser(prog="python -m ohgw_bench.run", description=__doc__,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", default="digits", help="task id, alias, family member or module:Class (default: digits)")
     p.add_argument("--scheduler", default="asha", help="scheduler name, see --list-schedulers (default: asha)")
     p.add_argument("--ohgw", action="store_true", help="shorthand for --warm-start ohgw (default: off)")
     p.add_argument("--warm-start", default=None, metavar="VARIANT",
-                   help="none, ohgw, random, prior, sham (ohgw's cost, config unchanged), or ohgw-kN for N lookahead "
-                        "steps (default: none)")
+                   help=f"{', '.join(VARIANTS)}, or ohgw-kN for N lookahead steps; sham pays ohgw's cost and "
+                        "leaves the config unchanged (default: none)")
     p.add_argument("--eta-h", type=float, default=None, help="hyper-step size for --step-rule raw (default: 1e-3)")
-    p.add_argument("--step-rule", choices=("raw", "normalized", "sign"), default=None,
+    p.add_argument("--step-rule", choices=STEP_RULES, default=None,
                    help="raw: psi - eta_h*g (the paper's); normalized/sign: trust region of radius --rho "
-                        "in unit-cube coordinates (default: raw)")
+                        "in unit-cube coordinates; the setting a rule does not use is ignored (default: raw)")
     p.add_argument("--rho", type=float, default=None, help="trust-region radius for normalized/sign (default: 0.05)")
     p.add_argument("--horizon", type=int, default=None, help="lookahead steps k (default: the task's, 1 for SGD, 2 for AdamW)")
-    p.add_argument("--hg-mode", choices=("exact", "first-order", "mixed"), default=None,
-                   help="hyper-gradient mode (default: exact)")
+    p.add_argument("--hg-mode", choices=MODES, default=None, help="hyper-gradient mode (default: exact)")
     p.add_argument("--split-batch", action="store_true", default=None, help="carve the validation batch out of the first mini-batch (default: off)")
     p.add_argument("--seed", type=int, default=0, help="study seed (default: 0)")
     p.add_argument("--budget", type=float, default=None, help="seconds on the study's clock (default: the task's)")
     p.add_argument("--workers", type=int, default=4, help="number of (simulated or real) workers (default: 4)")
-    p.add_argument("--backend", choices=("simulated", "local"), default="simulated",
+    p.add_argument("--backend", choices=BACKENDS, default="simulated",
                    help="simulated: in-process trials on a deterministic simulated clock; local: real processes and "
                         "wall-clock (default: simulated)")
     p.add_argument("--results-dir", default="results", help="root of the result folders (default: ./results)")
@@ -77,44 +77,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-consecutive-failures", type=int, default=10,
                    help="stop the study when this many trials in a row failed (default: 10)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing study folder instead of skipping it (default: off)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar (default: off)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar on stderr; warnings and errors still show, and the summary still goes "
+                        "to stdout (default: off)")
+    p.add_argument("--verbose", action="store_true",
+                   help="let Syne Tune's console output (its status table and trial messages) and the libraries' "
+                        "info logging through to stderr (default: off)")
     p.add_argument("--list-tasks", action="store_true", help="list the registered tasks and exit")
-    p.add_argument("--list-schedulers", action="store_true", help="list the schedulers and their options and exit")
+    p.add_argument("--list-schedulers", action="store_true", help="list the schedulers, their backends and options and exit")
     return p
 
 
 def warm_start_settings(args: argparse.Namespace) -> Any:
+    """The warm-start settings the flags ask for (parsed by WarmStartSettings.parse, the one parser)."""
     from ohgw_bench.warmstart import WarmStartSettings
 
     variant = args.warm_start or ("ohgw" if args.ohgw else "none")
     if args.ohgw and args.warm_start not in (None, "ohgw") and not str(args.warm_start).startswith("ohgw"):
         raise UserError(f"--ohgw contradicts --warm-start {args.warm_start}")
-    horizon = args.horizon
-    if variant.startswith("ohgw-k"):
-        try:
-            horizon = int(variant[len("ohgw-k"):])
-        except ValueError:
-            raise UserError(f"--warm-start {variant}: expected ohgw-kN with an integer N") from None
-        variant = "ohgw"
-    if variant not in VARIANTS:
-        raise UserError(f"--warm-start must be one of {', '.join(VARIANTS)} or ohgw-kN, got {variant!r}")
+    flags = {"eta_h": ("--eta-h", args.eta_h), "step_rule": ("--step-rule", args.step_rule), "rho": ("--rho", args.rho),
+             "horizon": ("--horizon", args.horizon), "mode": ("--hg-mode", args.hg_mode),
+             "split_batch": ("--split-batch", args.split_batch)}
     # Settings of a warm-start given without one would be silently ignored (the folder says none).
-    given = [flag for flag, value in (("--step-rule", args.step_rule), ("--rho", args.rho), ("--eta-h", args.eta_h),
-                                      ("--horizon", args.horizon), ("--hg-mode", args.hg_mode),
-                                      ("--split-batch", args.split_batch)) if value is not None]
+    given = [flag for flag, value in flags.values() if value is not None]
     if variant == "none" and given:
         raise UserError(f"{', '.join(given)}: warm-start settings, but no warm-start was chosen "
                         "(add --ohgw or --warm-start VARIANT)")
-    eta_h = 1e-3 if args.eta_h is None else args.eta_h
-    rho = 0.05 if args.rho is None else args.rho
-    if horizon is not None and horizon < 1:
-        raise UserError(f"--horizon must be at least 1, got {horizon}")
-    if not (eta_h > 0 and math.isfinite(eta_h)):
-        raise UserError(f"--eta-h must be positive, got {eta_h}")
-    if not (0 < rho <= 1):
-        raise UserError(f"--rho must be in (0, 1], got {rho}")
-    return WarmStartSettings(variant=variant, eta_h=eta_h, step_rule=args.step_rule or "raw", rho=rho,
-                             horizon=horizon, mode=args.hg_mode or "exact", split_batch=bool(args.split_batch))
+    try:
+        return WarmStartSettings.parse(variant, **{key: value for key, (_, value) in flags.items()})
+    except ValueError as e:
+        raise UserError(f"--warm-start {variant}: {e}") from None
 
 
 def list_tasks() -> str:
@@ -130,15 +122,20 @@ def list_tasks() -> str:
 
 
 def list_schedulers() -> str:
+    """Name, backends and description of every scheduler, then its options (as README's table)."""
     from ohgw_bench import baselines
 
-    lines = []
-    for s in baselines.schedulers.values():
-        lines.append(f"{s.name:<16} {s.description}")
+    specs = list(baselines.schedulers.values())
+    rows = [("name", "backends", "description")] + [(s.name, ", ".join(s.backends), s.description) for s in specs]
+    w_name, w_back = (max(len(r[i]) for r in rows) for i in (0, 1))
+    lines = [f"{rows[0][0]:<{w_name}}  {rows[0][1]:<{w_back}}  {rows[0][2]}"]
+    for s, (name, backends, description) in zip(specs, rows[1:]):
+        lines.append(f"{name:<{w_name}}  {backends:<{w_back}}  {description}")
+        indent = " " * (w_name + 2)
         try:
-            lines.extend(f"{'':<18}{o.line()}" for o in baselines.declared_options(s.name))
+            lines.extend(f"{indent}{o.line()}" for o in baselines.declared_options(s.name))
         except UserError as e:  # its package is not installed: say so instead of its options
-            lines.append(f"{'':<18}({e})")
+            lines.append(f"{indent}({e})")
     return "\n".join(lines)
 
 
@@ -192,7 +189,7 @@ def _main(argv: list[str] | None) -> int:
             task_options=parse_assignments(args.task_option, "--task-option"),
             scheduler_options=parse_assignments(args.scheduler_option, "--scheduler-option"),
             tau=args.tau, max_failures=args.max_failures, max_consecutive_failures=args.max_consecutive_failures)
-        summary = run_study(spec, progress=not args.quiet, overwrite=args.overwrite)
+        summary = run_study(spec, progress=not args.quiet, overwrite=args.overwrite, verbose=args.verbose)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code

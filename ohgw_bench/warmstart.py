@@ -51,10 +51,20 @@ def _unfmt(s: str) -> float:
     return float(s.replace("m", "-"))
 
 
+# The settings each step rule ignores: raw steps by eta_h (rho unused); normalized and sign
+# step by rho (eta_h unused). An ignored setting is reset to its default, so it never splits
+# one study into two folders.
+IGNORED_BY_RULE: dict[str, tuple[str, ...]] = {"raw": ("rho",), "normalized": ("eta_h",), "sign": ("eta_h",)}
+
+
 @dataclass(frozen=True)
 class WarmStartSettings:
-    """Which warm-start a study runs. For ``variant="none"`` every other field is reset to its
-    default, so all vanilla arms share one label (and one results folder)."""
+    """Which warm-start a study runs; the one place its settings are checked.
+
+    For ``variant="none"`` every other field is reset to its default, so all vanilla arms share
+    one label (and one results folder); likewise a setting the step rule ignores
+    (:data:`IGNORED_BY_RULE`) is reset. Build one from a variant string with :meth:`parse`
+    (the command line and experiment files both do)."""
 
     variant: str = "none"
     eta_h: float = 1e-3
@@ -71,20 +81,25 @@ class WarmStartSettings:
             raise ValueError(f"step rule must be one of {STEP_RULES}, got {self.step_rule!r}")
         if self.mode not in MODES:
             raise ValueError(f"hyper-gradient mode must be one of {MODES}, got {self.mode!r}")
-        if not (self.eta_h > 0 and self.rho > 0):
-            raise ValueError(f"eta_h and rho must be positive, got {self.eta_h}, {self.rho}")
+        if not (self.eta_h > 0 and math.isfinite(self.eta_h)):
+            raise ValueError(f"eta_h must be a positive number, got {self.eta_h}")
+        if not (0 < self.rho <= 1):
+            raise ValueError(f"rho must be in (0, 1] (unit-cube coordinates), got {self.rho}")
         if self.horizon is not None and int(self.horizon) < 1:
             raise ValueError(f"horizon must be >= 1, got {self.horizon}")
-        if self.variant == "none":
-            for f in fields(self):
-                if f.name != "variant":
-                    object.__setattr__(self, f.name, f.default)
+        defaults = {f.name: f.default for f in fields(self)}
+        reset = [f for f in defaults if f != "variant"] if self.variant == "none" else IGNORED_BY_RULE[self.step_rule]
+        for name in reset:
+            object.__setattr__(self, name, defaults[name])
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def label(self) -> str:
-        """Short folder-safe name ("ohgw", "ohgw-k2", "random-normalized"); distinct settings, distinct labels."""
+        """Short folder-safe name ("ohgw", "ohgw-k2", "random-normalized"); distinct settings, distinct labels.
+
+        Only settings that differ from their defaults appear, and ignored ones were reset, so
+        e.g. eta_h never appears in a normalized or sign label."""
         parts = [self.variant]
         if self.variant == "none":
             return "none"
@@ -106,11 +121,13 @@ class WarmStartSettings:
     def parse(cls, variant: str, **overrides: Any) -> WarmStartSettings:
         """Settings from a variant string ("ohgw", "ohgw-k3", or any :meth:`label`) plus keyword fields.
 
-        A keyword that contradicts the string (``parse("ohgw-k3", horizon=2)``) is an error.
+        The one parser of warm-start settings (``--warm-start`` and its flags, an experiment
+        file's ``variants``). A keyword that contradicts the string (``parse("ohgw-k3",
+        horizon=2)``) is an error; a keyword of None is not given. Raises ValueError.
         """
         head, *tokens = variant.strip().split("-")
         if head not in VARIANTS:
-            raise ValueError(f"unknown warm-start {variant!r}: expected one of {VARIANTS}, optionally "
+            raise ValueError(f"unknown warm-start {variant!r}: expected one of {', '.join(VARIANTS)}, optionally "
                              "followed by -k<horizon>, -normalized/-sign, -rho<r>, -eta<e>, -fo/-mixed, -split")
         found: dict[str, Any] = {"variant": head}
         modes = {v: k for k, v in _MODE_TOKENS.items() if v}
