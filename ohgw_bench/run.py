@@ -182,6 +182,11 @@ def _main(argv: list[str] | None) -> int:
             return 0
         from ohgw_bench.study import StudySpec, run_study
 
+        if args.verbose:  # the libraries' info logging (Syne Tune's, SMAC's) on stderr
+            import logging
+
+            logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
+
         spec = StudySpec(
             task=args.task, scheduler=args.scheduler, warm_start=warm_start_settings(args), seed=args.seed,
             budget=args.budget, n_workers=args.workers, backend=args.backend, experiment=args.experiment,

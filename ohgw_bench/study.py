@@ -606,7 +606,7 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False, v
     """
     import torch
 
-    from ohgw_bench.backends import make_execution
+    from ohgw_bench.backends import EXECUTIONS, make_execution
     from ohgw_bench.trial_plan import TrialPlans
     from ohgw_bench.warmstart import WarmStart
 
@@ -619,9 +619,8 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False, v
 
     torch.set_num_threads(1)
     seed_everything(spec.seed)
-    if not verbose:
-        logging.getLogger("syne_tune").setLevel(logging.ERROR)
-    meta = metadata(spec, task, study_id, "simulated" if spec.backend == "simulated" else "wall", budget, tau)
+    logging.getLogger("syne_tune").setLevel(logging.INFO if verbose else logging.ERROR)
+    meta = metadata(spec, task, study_id, EXECUTIONS[spec.backend].clock_kind, budget, tau)
     plans = TrialPlans(spec.seed)
     warm = WarmStart(spec.warm_start, task, seed=spec.seed + 7_777)
     meta["warm_start_warmup"] = warm_up(warm, task, spec.seed)
