@@ -531,16 +531,22 @@ def success_criteria(*, ratio: Mapping[str, Any], p_t_tau: float, p_attainable: 
 
     ``status``: ``not applicable`` when the warm-start never ran (``applicable`` false);
     ``holds`` when every criterion holds; ``does not hold`` when a non-statistical criterion
-    fails, or when significance was attainable and T@tau's criterion fails; ``inconclusive``
+    fails, or when significance was attainable and the seeds exclude the claimed effect (the 95%
+    interval of the paired T@tau ratio lies wholly above ``1 - t_tau_reduction``); ``inconclusive``
     when significance was not attainable (best Holm p >= alpha), the baseline reaches tau in
-    fewer than half its seeds (no T@tau to compare), or the study peak memory was not recorded
-    (folders written before ``peak_rss_bytes``). Any other missing input fails its criterion.
+    fewer than half its seeds (no T@tau to compare), the study peak memory was not recorded
+    (folders written before ``peak_rss_bytes``), or T@tau's criterion fails while its interval
+    still reaches the claimed reduction (the seeds neither confirm nor exclude it). Any other
+    missing input fails its criterion.
     """
     th = thresholds
     alpha = th["p_value"]
     med = _fnum(ratio.get("median"))
     p_ok = bool(np.isfinite(p_t_tau) and p_t_tau < alpha)
     c_time = bool(p_ok and np.isfinite(med) and med <= 1.0 - th["t_tau_reduction"])
+    ci_low = _fnum(ratio.get("ci_low"))
+    #: the data exclude the claimed reduction: even the interval's low end is above the target ratio
+    excluded = bool(np.isfinite(ci_low) and ci_low > 1.0 - th["t_tau_reduction"])
     c_final = bool(np.isfinite(final_drop) and final_drop <= th["final_drop"])
     c_compute = bool(np.isfinite(overhead_share) and overhead_share <= th["overhead_share"])
     c_mem = bool(np.isfinite(extra_peak_memory) and extra_peak_memory <= th["extra_peak_memory"])
@@ -563,6 +569,7 @@ def success_criteria(*, ratio: Mapping[str, Any], p_t_tau: float, p_attainable: 
         "extra_peak_memory": extra_peak_memory,
         "std_inflation": infl,
         "ok_t_tau": c_time,
+        "t_tau_effect_excluded": excluded,
         "ok_final": c_final,
         "ok_compute": c_compute,
         "ok_memory": c_mem,
@@ -579,8 +586,10 @@ def success_criteria(*, ratio: Mapping[str, Any], p_t_tau: float, p_attainable: 
         status = "does not hold"
     elif underpowered or not mem_measured:
         status = "inconclusive"
+    elif out["ok_t_tau"] or excluded:
+        status = "does not hold"  # T@tau settled (met, or its claimed reduction excluded); another criterion failed
     else:
-        status = "does not hold"
+        status = "inconclusive"
     out["status"] = status
     return out
 

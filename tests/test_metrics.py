@@ -209,7 +209,13 @@ def test_success_criteria_each_threshold() -> None:
     assert not criteria(ratio={"median": 0.86})["ok_t_tau"]
     assert criteria(ratio={"median": 0.85})["ok_t_tau"]
     assert not criteria(p_t_tau=0.05)["holds"]
-    assert criteria(p_t_tau=0.05)["status"] == "does not hold"  # significance was attainable
+    # significance attainable but not reached: the interval [0.7, 0.9] still holds a 15% reduction
+    assert criteria(p_t_tau=0.05)["status"] == "inconclusive"
+    # ... while an interval wholly above 0.85 excludes it
+    no_effect = criteria(ratio={"median": 0.98, "ci_low": 0.9, "ci_high": 1.05}, p_t_tau=0.6)
+    assert no_effect["t_tau_effect_excluded"] and no_effect["status"] == "does not hold"
+    # significantly faster, but by less than claimed (interval above 0.85): does not hold
+    assert criteria(ratio={"median": 0.9, "ci_low": 0.87, "ci_high": 0.93})["status"] == "does not hold"
     assert not criteria(final_drop=0.0021)["ok_final"]
     assert criteria(final_drop=-0.01)["ok_final"]
     assert not criteria(overhead_share=0.051)["ok_compute"]
