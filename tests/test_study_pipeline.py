@@ -110,7 +110,10 @@ def test_command_line_and_experiment_file_parse_settings_alike(tmp_path: Path) -
 
 
 def test_list_schedulers_has_the_backends_column() -> None:
+    from ohgw_bench import backends, baselines
     from ohgw_bench.run import list_schedulers
+
+    assert baselines.ALL_BACKENDS == backends.BACKENDS
 
     lines = list_schedulers().splitlines()
     assert lines[0].split()[:2] == ["name", "backends"]

@@ -56,12 +56,17 @@ class SchedulerContext:
     plans: Any = None  # the study's ohgw_bench.trial_plan.TrialPlans, for a scheduler that warm-starts itself
 
 
+# Every --backend, as ohgw_bench.backends.BACKENDS (spelled here to keep this registry free of
+# Syne Tune imports; tests/test_study_pipeline.py checks that the two agree).
+ALL_BACKENDS: tuple[str, ...] = ("simulated", "local")
+
+
 @dataclass(frozen=True)
 class SchedulerSpec:
     name: str
     entry_point: str
     description: str
-    backends: tuple[str, ...] = ("simulated", "local")
+    backends: tuple[str, ...] = ALL_BACKENDS
     kwargs: dict[str, Any] = field(default_factory=dict)
     options: tuple[Option, ...] | None = None
 
@@ -69,7 +74,7 @@ class SchedulerSpec:
 schedulers: dict[str, SchedulerSpec] = {}
 
 
-def register(name: str, entry_point: str, description: str, backends: tuple[str, ...] = ("simulated", "local"),
+def register(name: str, entry_point: str, description: str, backends: tuple[str, ...] = ALL_BACKENDS,
              options: tuple[Option, ...] | None = None, **kwargs: Any) -> None:
     """Register ``name`` -> ``"module:factory"``; ``options`` overrides what the factory declares."""
     if name in schedulers:
@@ -83,7 +88,7 @@ def spec(name: str) -> SchedulerSpec:
         return schedulers[name]
     if ":" in name:
         factory = _factory(name, name)
-        backends = tuple(getattr(factory, "backends", ("simulated", "local")))
+        backends = tuple(getattr(factory, "backends", ALL_BACKENDS))
         return SchedulerSpec(name, name, (factory.__doc__ or "").strip().split("\n")[0], backends)
     raise UserError(f"unknown scheduler {name!r}; known schedulers: {', '.join(schedulers)} "
                     f"(or module:function for your own)")
