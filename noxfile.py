@@ -30,7 +30,7 @@ def smoke(session: nox.Session) -> None:
     """23 short real studies (every offline task family, every scheduler on digits) and the report.
 
     Measured with the environment built (``nox -s smoke -R``) on 2 CPU cores busy with a
-    background study (load average 4.0 to 4.9): 54 s wall-clock, 53 s of CPU time (51 s user,
+    background study (load average 4.0 to 5.4, two runs): 54 s wall-clock each, 53 s of CPU time (51 s user,
     2 s system). Building the environment first (no -R on a fresh machine) adds the install.
     """
     install(session)
