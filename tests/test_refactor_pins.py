@@ -85,8 +85,11 @@ def test_records_of_a_fixed_spec_and_seed_are_pinned(name: str, tmp_path: Path) 
 
 
 if __name__ == "__main__":  # print the digests (to update PINS deliberately)
+    import argparse
     import sys
     import tempfile
+
+    argparse.ArgumentParser(description="Print the digests of the pinned studies (to update PINS deliberately).").parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         for name in sorted(STUDIES):

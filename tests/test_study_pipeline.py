@@ -133,13 +133,14 @@ def test_versions_and_git_revision_are_looked_up_once_per_process(monkeypatch: p
 
 def test_default_run_stderr_is_quiet_and_the_bar_counts_reported_trials(tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # bytes, not text=True: universal newlines would turn each of the bar's \r redraws into a line
     out = subprocess.run([sys.executable, "-m", "ohgw_bench.run", "--results-dir", str(tmp_path), "--budget", "3"],
-                         capture_output=True, text=True, timeout=300, env=env)
-    assert out.returncode == 0, out.stderr[-2000:]
-    err = out.stderr
+                         capture_output=True, timeout=300, env=env)
+    err = out.stderr.decode()
+    assert out.returncode == 0, err[-2000:]
     assert "Resource summary" not in err and "StoreResultsCallback" not in err
     assert err.count("\n") <= 40
-    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    summary = json.loads(out.stdout.decode().strip().splitlines()[-1])
     last_bar = err.replace("\r", "\n").strip().splitlines()[-1]
     assert f"trials={summary['trials']} " in last_bar
 
