@@ -99,23 +99,30 @@ def _variant(path: Path, key: str, value: Any) -> Any:
                    f"{name}: {e}") from None
 
 
-def load(path: str | Path, results_dir: str | Path) -> tuple[str, list[Any]]:
-    """Parse and validate an experiment file into (name, [StudySpec])."""
+def read_mapping(path: Path, error: type[UserError] = UserError) -> Mapping[str, Any]:
+    """An experiment-style YAML file's top-level mapping; a missing file, bad YAML or another top
+    level is one ``error`` line naming the file (the scheduler and paired-trial files share this)."""
     import yaml
 
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise error(f"{path}: no such experiment file") from None
+    except yaml.YAMLError as e:
+        raise error(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(doc, Mapping):
+        raise error(f"{path}: expected a mapping at the top level, got {type(doc).__name__}")
+    return doc
+
+
+def load(path: str | Path, results_dir: str | Path) -> tuple[str, list[Any]]:
+    """Parse and validate an experiment file into (name, [StudySpec])."""
     from ohgw_bench import baselines, tasks
     from ohgw_bench.backends import BACKENDS
     from ohgw_bench.study import StudySpec
 
     path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ExperimentError(f"{path}: no such experiment file") from None
-    except yaml.YAMLError as e:
-        raise ExperimentError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
-    if not isinstance(doc, Mapping):
-        raise ExperimentError(f"{path}: expected a mapping at the top level, got {type(doc).__name__}")
+    doc = read_mapping(path, ExperimentError)
     unknown = set(doc) - TOP_KEYS
     if unknown:
         raise _err(path, sorted(unknown)[0], f"one of {sorted(TOP_KEYS)}", "an unknown key")

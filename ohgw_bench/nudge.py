@@ -338,17 +338,10 @@ def run_nudge(spec: NudgeSpec, progress: bool = True, overwrite: bool = False) -
 
 def load_file(path: str | Path, results_dir: str, data_dir: str | None = None) -> list[NudgeSpec]:
     """Specs of an experiment file (see experiments/paired/nudge.yaml), validated as a whole before any run."""
-    import yaml
+    from ohgw_bench.experiment import read_mapping
 
     path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such experiment file") from None
-    except yaml.YAMLError as e:
-        raise UserError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
-    if not isinstance(doc, Mapping):
-        raise UserError(f"{path}: expected a mapping at the top level")
+    doc = read_mapping(path)
     unknown = set(doc) - FILE_KEYS
     if unknown:
         raise UserError(f"{path}: unknown key {sorted(unknown)[0]!r}; expected one of {sorted(FILE_KEYS)}")
