@@ -506,6 +506,11 @@ def _verdicts(tuples: list[dict[str, Any]]) -> dict[str, Any]:
     return {v: metrics.verdict(h) for v, h in sorted(st.items())}
 
 
+#: a criterion's short name in ``findings[...]["failed"]`` and its flag in a comparison's criteria
+CRITERIA_KEYS = (("t_tau", "ok_t_tau"), ("final", "ok_final"), ("compute", "ok_compute"),
+                 ("memory", "ok_memory"), ("std", "ok_std"))
+
+
 def findings(tuples: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One flat row per (experiment, task, scheduler, comparison): what a README table shows."""
     out = []
@@ -519,6 +524,7 @@ def findings(tuples: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         "p": c["tests"]["t_tau"]["p"], "p_holm": c["tests"]["t_tau"]["p_holm"],
                         "better": c["tests"]["t_tau"]["better"],
                         "p_attainable": c["criteria"]["p_attainable"], "status": c["status"],
+                        "failed": [name for name, key in CRITERIA_KEYS if c["criteria"].get(key) is False],
                         "overhead_share": c["overhead_share"],
                         "frac_reached_variant": c["t_tau_variant"]["frac_reached"],
                         "frac_reached_baseline": c["t_tau_baseline"]["frac_reached"]})

@@ -17,12 +17,19 @@ def _row(task: str, sched: str, variant: str, baseline: str, ratio: float, lo: f
             "status": status, "overhead_share": 0.021, "frac_reached_variant": 0.9, "frac_reached_baseline": 0.9}
 
 
+def test_t_tau_alone_reads_the_interval_and_the_holm_p() -> None:
+    assert findings.t_tau_alone({"ci_low": 0.6, "ci_high": 0.9, "p_holm": 0.01}) == "faster"
+    assert findings.t_tau_alone({"ci_low": 0.6, "ci_high": 0.9, "p_holm": 0.2}) == "undecided"
+    assert findings.t_tau_alone({"ci_low": 0.9, "ci_high": 1.1, "p_holm": 0.9}) == "no 15% gain"
+    assert findings.t_tau_alone({"ci_low": 1.01, "ci_high": 1.1, "p_holm": 0.01}) == "slower"
+
+
 def test_block_reads_the_summaries_and_says_what_they_say(tmp_path: Path) -> None:
     (tmp_path / "reports" / "cpu").mkdir(parents=True)
     (tmp_path / "reports" / "nudge").mkdir(parents=True)
     rows = [_row("t1", "asha", "ohgw", "none", 0.7, 0.6, 0.8, "holds"),
             _row("t1", "asha", "ohgw", "sham", 0.75, 0.62, 0.9, "holds"),
-            _row("t2", "asha", "ohgw", "none", 1.2, 1.05, 1.4, "does not hold"),
+            {**_row("t2", "asha", "ohgw", "none", 1.2, 1.05, 1.4, "does not hold"), "failed": ["t_tau", "final"]},
             _row("t1", "asha", "ohgw-eta1em02", "none", 1.0, 0.9, 1.1, "inconclusive")]
     study = {"n_studies": 120, "findings": rows, "power": {"cpu": {"underpowered": True, "tests_per_family": 9,
                                                                    "seeds_needed": 8}}, "excluded": []}
@@ -32,10 +39,13 @@ def test_block_reads_the_summaries_and_says_what_they_say(tmp_path: Path) -> Non
     (tmp_path / "reports" / "cpu" / "summary.json").write_text(json.dumps(study))
     (tmp_path / "reports" / "nudge" / "summary.json").write_text(json.dumps(nudge))
     text = findings.block(tmp_path)
-    assert "0.70 [0.60, 0.80], p=0.040, holds" in text
+    assert "| 0.70 [0.60, 0.80] | 0.040 | faster | holds |" in text
+    assert "0.75 [0.62, 0.90], p=0.040, faster" in text  # the sham control's cell
+    assert "| 1.20 [1.05, 1.40] | 0.040 | slower | does not hold (fails: final) |" in text
     assert "1 holds, 1 does not hold" in text  # the plain-words count over the two ohgw-vs-none tuples
     assert "wholly below 1 in 1 tuple(s) and wholly above 1 in 1" in text
-    assert "`ohgw-eta1em02`" in text  # sensitivity arms get their own table
+    assert "`ohgw-eta1em02`" in text and "no 15% gain; inconclusive" in text  # sensitivity arms: own table
+    assert "T@tau alone (1 faster, 1 slower)" in text
     assert "needs at least 8 seed pairs" in text
     assert "90% [80%, 100%]" in text and "10% [0%, 20%]" not in text  # the highest fidelity is the one shown
     assert "beats its control in 1 of 1" in text
