@@ -20,8 +20,8 @@ def install(session: nox.Session, extras: str = "all,dev") -> None:
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The whole test suite. Measured 26 Nov 2026 on 2 CPU cores: building the environment from
-    constraints.txt 2 min (load below 1); pytest 7.5 min (447 s) at load average about 5, and 17.4 min
-    niced while a two-process study ran beside it."""
+    constraints.txt 2 min (load below 1); pytest 5.8 min (346 s) at load average about 2, 7.5 min at
+    about 5, and 17.4 min niced while a two-process study ran beside it."""
     install(session)
     session.run("pytest", "-q", "-p", "no:cacheprovider", "--durations=15", *session.posargs, env=ENV)
 
