@@ -26,6 +26,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from ohgw_bench import findings
+from ohgw_bench.findings import markdown_table
+
 #: generated blocks that ``--check`` compares, by marker name
 BLOCKS = ("tasks", "schedulers", "findings")
 RESULTS_BLOCK = "results"
@@ -37,18 +40,6 @@ class DocsError(Exception):
     """A README without the expected markers, or a command that failed while refreshing."""
 
 
-def _cell(text: str) -> str:
-    """One Markdown table cell: pipes and angle brackets escaped, whitespace collapsed."""
-    text = str(text).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-    return " ".join(text.split())
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def task_table() -> str:
     """Markdown table of every registered task id (and of the id families) from the task registry."""
     from ohgw_bench import tasks
@@ -58,7 +49,7 @@ def task_table() -> str:
     for pat in getattr(tasks, "_patterns", []):
         rows.append([f"`{pat.template}`", "", pat.family, f"family: {pat.description}"])
     rows.append(["`module:Class`", "", "yours", "your own adapter, no registration (docs/adding-a-task.md)"])
-    return _table(["task id", "alias", "family", "description"], rows)
+    return markdown_table(["task id", "alias", "family", "description"], rows)
 
 
 def scheduler_table() -> str:
@@ -66,13 +57,11 @@ def scheduler_table() -> str:
     from ohgw_bench import baselines
 
     rows = [[f"`{s.name}`", s.description, ", ".join(s.backends)] for s in baselines.schedulers.values()]
-    return _table(["--scheduler", "description", "backends"], rows)
+    return markdown_table(["--scheduler", "description", "backends"], rows)
 
 
 def findings_block() -> str:
     """The Findings section, read from the committed report bundles (``ohgw_bench.findings``)."""
-    from ohgw_bench import findings
-
     return findings.block()
 
 

@@ -76,9 +76,16 @@ def _cmp(row: Mapping[str, Any] | None) -> str:
     return f"{_ratio(row)}, p={_p(row.get('p_holm'))}, {t_tau_alone(row)}"
 
 
-def _table(header: list[str], rows: Iterable[list[str]]) -> str:
+def _cell(text: Any) -> str:
+    """One Markdown table cell: pipes and angle brackets escaped, whitespace collapsed."""
+    text = str(text).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    return " ".join(text.split())
+
+
+def markdown_table(header: list[str], rows: Iterable[list[Any]]) -> str:
+    """A Markdown table of every README block (``ohgw_bench.docs`` builds its registry tables with it too)."""
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -107,7 +114,7 @@ def study_section(summary: Mapping[str, Any]) -> str:
                          _num(main.get("overhead_share"), ".1%") if main.get("overhead_share") is not None else "–"])
     header = ["task", "scheduler", "arm", "pairs", "T@tau ratio arm/none [95% CI]", "Holm p", "T@tau alone",
               "claim's criteria", "vs random", "vs prior", "vs sham", "overhead share"]
-    parts = [_table(header, body) + "\n\nT@tau alone: `faster`/`slower` when the interval excludes 1 and "
+    parts = [markdown_table(header, body) + "\n\nT@tau alone: `faster`/`slower` when the interval excludes 1 and "
              "the Holm-adjusted p < 0.05; `no 15% gain` when the interval lies above 0.85 (the claimed "
              "reduction is excluded); `undecided` otherwise. The claim's criteria also need the final score, "
              "compute, memory and spread criteria (`fails:` names those not met). Control cells: the arm "
@@ -116,7 +123,7 @@ def study_section(summary: Mapping[str, Any]) -> str:
     sens = [f for f in summary.get("findings", []) if f["baseline"] == "none" and f["variant"] not in HEADLINE_ARMS
             and f["variant"].startswith("ohgw")]
     if sens:
-        parts.append("eta_h / rho sensitivity (each against `none`, same tuple):\n\n" + _table(
+        parts.append("eta_h / rho sensitivity (each against `none`, same tuple):\n\n" + markdown_table(
             ["task", "scheduler", "arm", "pairs", "T@tau ratio [95% CI], Holm p, T@tau alone; claim's criteria"],
             [[f"`{f['task']}`", f["scheduler"], f"`{f['variant']}`", str(f.get("n_pairs", "–")),
               f"{_cmp(f)}; {_status(f)}"]
@@ -185,7 +192,7 @@ def nudge_section(summary: Mapping[str, Any]) -> str:
         m = c.get("metric", {})
         body.append([f"`{task}`", f"`{variant}`", f"`{control}`", str(c["fidelity"]), str(m.get("pairs", "–")),
                      f"{_num(m.get('a_better'), '.0%')} [{_num(m.get('ci_low'), '.0%')}, {_num(m.get('ci_high'), '.0%')}]"])
-    table = _table(["task", "arm", "control", "fidelity", "configs", "arm better than control [95% CI]"], body)
+    table = markdown_table(["task", "arm", "control", "fidelity", "configs", "arm better than control [95% CI]"], body)
     wins = [c for c in top.values() if c.get("metric", {}).get("ci_low") is not None and c["metric"]["ci_low"] > 0.5]
     loses = [c for c in top.values() if c.get("metric", {}).get("ci_high") is not None and c["metric"]["ci_high"] < 0.5]
     words = (f"At the highest fidelity trained, the arm beats its control in {len(wins)} of {len(top)} "
