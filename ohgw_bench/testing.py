@@ -224,16 +224,6 @@ def _run(name: str, variant: str, backend: str, seed: int, budget: float, n_work
     return summary, rows
 
 
-def budget_used_fraction(summary: dict[str, Any], rows: list[dict[str, Any]], budget: float, n_workers: int) -> float:
-    """``summary["budget_used_fraction"]`` where the study wrote it, else busy worker time / (budget x workers)."""
-    if summary.get("budget_used_fraction") is not None:
-        return float(summary["budget_used_fraction"])
-    worker = summary.get("worker_time")
-    if worker is None:
-        worker = max((r.get("ohgw_worker_time") or 0.0 for r in rows), default=0.0)
-    return float(worker) / (budget * n_workers)
-
-
 def check_resume_config(name: str, rows: list[dict[str, Any]]) -> None:
     """Every report of a trial carries the config it started with, and a resumed trial goes on
     from where it paused (its fidelity only grows): pausing must not change a config."""
@@ -289,7 +279,7 @@ def check_scheduler(name: str, *, backends: tuple[str, ...] | None = None, seed:
                                      root, f"check-{backend}")
                 if not rows:
                     _sched_fail(name, f"{backend}/{variant}: the study made no reports")
-                frac = budget_used_fraction(summary, rows, b, n_workers)
+                frac = float(summary["budget_used_fraction"])  # written by every study (run_study)
                 used[f"{backend}/{variant}"] = frac
                 if frac < min_budget_used:
                     _sched_fail(name, f"{backend}/{variant}: used {100 * frac:.1f}% of its worker budget "
