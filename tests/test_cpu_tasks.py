@@ -128,7 +128,7 @@ def test_ohgw_nudges_trials_on_new_tasks(name: str, tmp_path: Path) -> None:
     assert first["ohgw_config"] != first["ohgw_proposed"]
 
 
-@pytest.mark.parametrize("name", NEW_IDS)
+@pytest.mark.parametrize("name", [*NEW_IDS, "digits-mlp-v1"])
 def test_second_study_of_a_task_reuses_data_and_flop_count(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A pool worker runs many studies of one task: the data and the epoch's FLOP count are made once."""
     first = tasks.make(name)

@@ -19,11 +19,6 @@ import torch.nn.functional as F
 
 from ohgw_bench.tasks.digits import DigitsState, DigitsTask
 
-# Per-process caches (a pool worker runs hundreds of studies of this task): reloading the data and
-# re-counting FLOPs cost about 0.3 s a study (profiled on a busy 2-core machine). Read-only tensors.
-_DATA: dict[int, dict[str, tuple[torch.Tensor, torch.Tensor]]] = {}
-_FLOPS: dict[tuple[int, int], float] = {}
-
 
 class DigitsLossTask(DigitsTask):
     """Optdigits, MLP 64-h-h-10 (h = 64 by default here), SGD; metric = validation cross-entropy."""
@@ -38,21 +33,6 @@ class DigitsLossTask(DigitsTask):
 
     def __init__(self, data_dir: Any = None, hidden: int = 64, split_seed: int = 0, max_epochs: int = 27):
         super().__init__(data_dir, hidden=hidden, split_seed=split_seed, max_epochs=max_epochs)
-
-    def prepare(self) -> None:
-        if self._data is None:
-            if self.split_seed not in _DATA:
-                super().prepare()
-                assert self._data is not None
-                _DATA[self.split_seed] = self._data
-            self._data = _DATA[self.split_seed]
-
-    def epoch_flops(self) -> float:
-        """As digits', counted once per process and (hidden, split) rather than once per study."""
-        key = (self.hidden, self.split_seed)
-        if key not in _FLOPS:
-            _FLOPS[key] = super().epoch_flops()
-        return _FLOPS[key]
 
     def evaluate(self, state: DigitsState) -> dict[str, float]:
         """Cross-entropy and error rate on validation and test (non-finite losses stay non-finite)."""
