@@ -94,6 +94,10 @@ def spec(name: str) -> SchedulerSpec:
                     f"(or module:function for your own)")
 
 
+# The extra of pyproject.toml that installs each optional package a registered scheduler imports.
+_EXTRAS = {"smac": "smac", "ConfigSpace": "smac", "optuna": "optuna"}
+
+
 def _factory(name: str, entry_point: str) -> Callable[..., Any]:
     module_name, _, attr = entry_point.partition(":")
     if not module_name or not attr:
@@ -103,7 +107,10 @@ def _factory(name: str, entry_point: str) -> Callable[..., Any]:
     except ModuleNotFoundError as e:
         if (e.name or "").startswith("ohgw_bench") or e.name == module_name:
             raise UserError(f"scheduler {name!r}: its module {e.name!r} cannot be imported") from None
-        raise UserError(f"scheduler {name!r} needs the package {e.name!r}: pip install -e '.[all]'") from None
+        top = (e.name or "").partition(".")[0]
+        extra = _EXTRAS.get(top, "all")
+        raise UserError(f"scheduler {name!r} needs the package {top!r} (the {extra!r} extra): "
+                        f"pip install -e '.[{extra}]'") from None
     except Exception as e:  # a user's module with a SyntaxError or a failing import-time statement
         raise UserError(f"scheduler {name!r}: importing {module_name!r} failed: {type(e).__name__}: {e}") from None
     factory = getattr(module, attr, None)
@@ -165,3 +172,9 @@ register("smac-bohb", "ohgw_bench.baselines.smac:build_multi_fidelity",
                                          "(default: SMAC's, 10 per hyperparameter)", low=1, nullable=True),))
 register("random", "ohgw_bench.baselines.synetune:build_random",
          "random search, every trial trained to the maximum fidelity (the floor)")
+register("optuna-tpe-sh", "ohgw_bench.baselines.optuna:build_tpe_sh",
+         "Optuna's TPESampler + SuccessiveHalvingPruner through ask-and-tell (stopping type)")
+register("optuna-tpe-hb", "ohgw_bench.baselines.optuna:build_tpe_hb",
+         "Optuna's TPESampler + HyperbandPruner through ask-and-tell (stopping type)")
+register("optuna-random-sh", "ohgw_bench.baselines.optuna:build_random_sh",
+         "Optuna's RandomSampler + SuccessiveHalvingPruner through ask-and-tell: the Optuna family's floor")
