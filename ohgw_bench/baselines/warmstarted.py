@@ -11,10 +11,17 @@ proposal, so the n-th proposal of a vanilla arm and of an OHGW arm with the same
 train from the same initial weights (paired seeds). The seed, the proposed config, the
 warm-start record and its charge go to the study's :class:`~ohgw_bench.trial_plan.TrialPlans`,
 never into ``trial.config``.
+
+In a user's own Tuner script (``ohgw_bench.integrations.syne_tune``, docs/library.md) there is
+no study backend to read the plans, so ``seed_key`` hands the training seed to the training
+function instead: the config a trial starts or resumes with carries it under that key, and the
+base scheduler still sees only hyperparameters and the fidelity (the key is taken out of every
+trial it is shown).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from syne_tune.backend.trial_status import Trial
@@ -32,20 +39,24 @@ class WarmStarted(TrialScheduler):
     applies_warm_start = True
 
     def __init__(self, base: TrialScheduler, warm_start: Any, space: SearchSpace, study_seed: int,
-                 plans: TrialPlans | None = None):
+                 plans: TrialPlans | None = None, seed_key: str | None = None):
         super().__init__(random_seed=study_seed)
         self.base = base
         self.warm_start = warm_start
         self.space = space
         self.study_seed = study_seed
         self.plans = plans if plans is not None else TrialPlans(study_seed)
+        self.seed_key = seed_key
+        self._seeds: dict[int, int] = {}  # trial id -> training seed, where seed_key is set
         self._new = 0
 
     def suggest(self) -> TrialSuggestion | None:
         suggestion = self.base.suggest()
-        if suggestion is None or not suggestion.spawn_new_trial_id or suggestion.config is None:
+        if suggestion is None or suggestion.config is None:
             return suggestion
-        if suggestion.checkpoint_trial_id is not None:
+        if not suggestion.spawn_new_trial_id or suggestion.checkpoint_trial_id is not None:
+            if self.seed_key is not None and suggestion.checkpoint_trial_id in self._seeds:
+                suggestion.config = {**suggestion.config, self.seed_key: self._seeds[suggestion.checkpoint_trial_id]}
             return suggestion
         proposed = dict(suggestion.config)
         seed = trial_seed(self.study_seed, self._new)
@@ -54,22 +65,32 @@ class WarmStarted(TrialScheduler):
         nudged, record = self.warm_start.apply(part, seed)
         self.plans.propose(TrialPlan(seed=seed, proposed=proposed, record=record,
                                      charge=float(record.get("sim_seconds", 0.0))))
-        return TrialSuggestion.start_suggestion({**proposed, **nudged})
+        config = {**proposed, **nudged}
+        if self.seed_key is not None:
+            config[self.seed_key] = seed
+        return TrialSuggestion.start_suggestion(config)
+
+    def _shown(self, trial: Trial) -> Trial:
+        """The trial as the base scheduler sees it: without the seed key."""
+        if self.seed_key is None or self.seed_key not in trial.config:
+            return trial
+        self._seeds.setdefault(trial.trial_id, int(trial.config[self.seed_key]))
+        return dataclasses.replace(trial, config={k: v for k, v in trial.config.items() if k != self.seed_key})
 
     def on_trial_add(self, trial: Trial) -> None:
-        self.base.on_trial_add(trial)
+        self.base.on_trial_add(self._shown(trial))
 
     def on_trial_error(self, trial: Trial) -> None:
-        self.base.on_trial_error(trial)
+        self.base.on_trial_error(self._shown(trial))
 
     def on_trial_result(self, trial: Trial, result: dict[str, Any]) -> str:
-        return self.base.on_trial_result(trial, result)
+        return self.base.on_trial_result(self._shown(trial), result)
 
     def on_trial_complete(self, trial: Trial, result: dict[str, Any]) -> None:
-        self.base.on_trial_complete(trial, result)
+        self.base.on_trial_complete(self._shown(trial), result)
 
     def on_trial_remove(self, trial: Trial) -> None:
-        self.base.on_trial_remove(trial)
+        self.base.on_trial_remove(self._shown(trial))
 
     def metric_names(self) -> list[str]:
         return self.base.metric_names()
