@@ -105,7 +105,7 @@ def _versions_cached() -> tuple[tuple[str, str], ...]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for name in ("ohgw_bench", "torch", "syne-tune", "numpy", "smac", "xgboost", "transformers", "stable-baselines3"):
+    for name in ("ohgw_bench", "torch", "syne-tune", "numpy", "smac", "optuna", "xgboost", "transformers", "stable-baselines3"):
         with contextlib.suppress(PackageNotFoundError):
             out[name] = version(name)
     return tuple(out.items())
