@@ -287,17 +287,18 @@ def main(argv: list[str] | None = None) -> int:
     skipped = sum(o.status == "skipped" for o in outcomes)
     root = Path(args.results_dir) / name
     _record_failures(root, failed)
+    tracked: list[str | None] = []
     if track is not None:  # after the studies: a tracker failure is one warning, the folders are complete
         from ohgw_bench import tracking
 
-        tracking.log_studies(track, args.results_dir, [o.summary["folder"] for o in outcomes
-                                                       if o.status != "failed" and o.summary.get("folder")])
+        tracked = tracking.log_studies(track, args.results_dir, [o.summary["folder"] for o in outcomes
+                                                                 if o.status != "failed" and o.summary.get("folder")])
     print(f"Experiment {name}: {done} studies run, {skipped} already complete, {len(failed)} failed.")
     for o in failed:
         print(f"  failed: {o.key}: {o.error}")
     print(f"Results: {root}")
     if track is not None:
-        print(f"Tracked: {track.uri_for(args.results_dir)}")
+        print(f"Tracked: {sum(t is not None for t in tracked)} studies in {track.uri_for(args.results_dir)}")
     print(f"Report:  python -m analysis.report {root} --out {root}/report")
     print(json.dumps({"experiment": name, "results": str(root), "run": done, "skipped": skipped,
                       "failed": [o.key for o in failed]}))

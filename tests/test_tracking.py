@@ -198,7 +198,7 @@ def test_an_experiment_with_track_mlflow_logs_each_study(tmp_path: Path, capsys)
     path.write_text(EXPERIMENT.format(extra="track: mlflow\nseeds: 2"))
     out_dir = tmp_path / "results"
     assert experiment_main([str(path), "--results-dir", str(out_dir)]) == 0
-    assert f"Tracked: {tracking.default_uri(out_dir)}" in capsys.readouterr().out
+    assert f"Tracked: 2 studies in {tracking.default_uri(out_dir)}" in capsys.readouterr().out
     df = runs_of(tracking.default_uri(out_dir), "tracked-exp")
     assert sorted(df["params.seed"]) == ["0", "1"] and set(df["status"]) == {"FINISHED"}
 
