@@ -114,9 +114,9 @@ def log_studies(tracking: Tracking, results_dir: str | os.PathLike[str], folders
                 stream: TextIO | None = None) -> list[str | None]:
     """Log each complete study folder; returns the run ids (None where logging failed).
 
-    A failure is one ``warning:`` line on ``stream`` (stderr) per study, never an exception: the
-    studies' own files are already complete. After the first failure for a store, the remaining
-    studies are not tried against it (one warning names how many were skipped).
+    A failure is one ``warning:`` line on ``stream`` (stderr), never an exception: the studies'
+    own files are already complete. After the first failure the remaining studies are not tried
+    against the same store (the line says how many were left untracked).
     """
     stream = stream if stream is not None else sys.stderr
     uri = tracking.uri_for(results_dir)
@@ -169,7 +169,7 @@ def _quiet_mlflow() -> Iterator[None]:
 
 
 def _log_one(uri: str, results_dir: Path, folder: Path) -> str:
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
 
     study, rows, summary = results.load_study(folder)
@@ -178,7 +178,8 @@ def _log_one(uri: str, results_dir: Path, folder: Path) -> str:
     digest = hashlib.sha256((folder / results.SUMMARY_FILE).read_bytes()).hexdigest()
     client = MlflowClient(tracking_uri=uri)
     experiment_id = _experiment(client, uri, results_dir, str(study["spec"].get("experiment", "default")))
-    done = client.search_runs([experiment_id], filter_string=f"tags.`{SUMMARY_TAG}` = '{digest}'", max_results=1)
+    done = client.search_runs([experiment_id], max_results=1,
+                              filter_string=f"tags.`{SUMMARY_TAG}` = '{digest}' and attributes.status = 'FINISHED'")
     if done:
         return done[0].info.run_id
     start_ms = _started_ms(study, summary)
@@ -186,18 +187,23 @@ def _log_one(uri: str, results_dir: Path, folder: Path) -> str:
                             tags={SUMMARY_TAG: digest, "ohgw.study_id": str(summary.get("study_id")),
                                   "ohgw.folder": str(folder.resolve()), "ohgw.clock": str(study.get("clock"))})
     run_id = run.info.run_id
+    end_ms = start_ms + int(1000 * float(summary.get("wall_seconds") or 0.0))
     params = [Param(k, v) for k, v in params_of(study).items()]
-    metrics = [Metric(k, v, start_ms + int(1000 * float(summary.get("wall_seconds") or 0.0)), 0)
-               for k, v in final_metrics(summary).items()]
+    metrics = [Metric(k, v, end_ms, 0) for k, v in final_metrics(summary).items()]
     metrics += [Metric(f"best_{summary.get('metric', 'metric')}", value, start_ms + wall_ms, step)
                 for step, wall_ms, value in best_so_far(rows, summary)]
-    for i in range(0, max(len(params), 1), 100):  # MLflow's limit of params per batch
-        client.log_batch(run_id, params=params[i:i + 100], tags=[RunTag("ohgw.status", "complete")] if i == 0 else [])
-    for i in range(0, len(metrics), _BATCH):
-        client.log_batch(run_id, metrics=metrics[i:i + _BATCH])
-    for name in (results.SUMMARY_FILE, results.STUDY_FILE):
-        client.log_artifact(run_id, str(folder / name))
-    client.set_terminated(run_id, "FINISHED", end_time=start_ms + int(1000 * float(summary.get("wall_seconds") or 0.0)))
+    try:
+        for i in range(0, len(params), 100):  # MLflow's limit of params per batch
+            client.log_batch(run_id, params=params[i:i + 100])
+        for i in range(0, len(metrics), _BATCH):
+            client.log_batch(run_id, metrics=metrics[i:i + _BATCH])
+        for name in (results.SUMMARY_FILE, results.STUDY_FILE):
+            client.log_artifact(run_id, str(folder / name))
+    except Exception:
+        with contextlib.suppress(Exception):  # a half-logged run says so, and a later try logs it again
+            client.set_terminated(run_id, "FAILED")
+        raise
+    client.set_terminated(run_id, "FINISHED", end_time=end_ms)
     return run_id
 
 

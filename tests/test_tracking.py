@@ -138,6 +138,22 @@ def test_an_unreachable_server_is_one_warning_and_no_exception(tracked: dict, ca
     assert len(lines) == 1 and "http://127.0.0.1:9" in lines[0] and "1 more studies not tracked" in lines[0]
 
 
+def test_a_half_logged_run_is_marked_failed_and_a_later_try_logs_the_study(tracked: dict, tmp_path: Path,
+                                                                              capsys) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / tracking.ARTIFACTS_DIR).write_text("a file where the artifacts should go")
+    assert tracking.log_study(tracking.Tracking(), store, tracked["folder"]) is None
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("warning: MLflow tracking")
+    assert list(runs_of(tracking.default_uri(store))["status"]) == ["FAILED"]
+    (store / tracking.ARTIFACTS_DIR).unlink()
+    run_id = tracking.log_study(tracking.Tracking(), store, tracked["folder"])
+    df = runs_of(tracking.default_uri(store))
+    assert run_id is not None and sorted(df["status"]) == ["FAILED", "FINISHED"]
+    assert df.set_index("run_id").loc[run_id, "status"] == "FINISHED"
+
+
 def test_mlflow_missing_is_one_line_and_exit_2_before_any_work(tmp_path: Path, capsys,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "mlflow", None)  # as if the tracking extra were not installed
