@@ -606,7 +606,10 @@ def write_report(analysis: dict[str, Any], out: Path, with_figures: bool = True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analysis.report", description=__doc__.splitlines()[0])
+    from ohgw_bench.run import prog_name
+
+    parser = argparse.ArgumentParser(prog=prog_name("ohgw-report", "analysis.report"),
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("results_dir")
     parser.add_argument("--out", required=True, help="output folder for summary.json, tables/, figures/, studies.csv")
     parser.add_argument("--no-figures", action="store_true", help="write tables, studies.csv and summary.json only")

@@ -13,6 +13,8 @@ The file (every key optional except tasks, schedulers and variants)::
     backend: simulated       # simulated | local
     seeds: 2                 # N (seeds 0..N-1) or a list of seeds
     max_failures: 20         # failed trials before a study stops
+    track: mlflow            # log each finished study as an MLflow run (ohgw_bench.tracking)
+    track_uri: ...           # with track: the MLflow tracking URI (default: sqlite:///<results-dir>/mlflow.db)
     tasks:                   # ids/aliases, or mappings:
       - digits
       - {task: cifar10, label: cifar10-bs64, options: {batch_size: 64}, fixture: true, budget: 30}
@@ -42,8 +44,8 @@ from ohgw_bench.errors import UserError
 from ohgw_bench.executors import EXECUTORS, ProgressLine, run_all
 
 TOP_KEYS = {"name", "description", "budget", "workers", "backend", "seeds", "max_failures", "max_consecutive_failures",
-            "tasks", "schedulers", "variants", "grids", "tau"}
-GRID_KEYS = TOP_KEYS - {"name", "description", "grids"}
+            "tasks", "schedulers", "variants", "grids", "tau", "track", "track_uri"}
+GRID_KEYS = TOP_KEYS - {"name", "description", "grids", "track", "track_uri"}
 TASK_KEYS = {"task", "label", "options", "fixture", "budget", "data_dir", "tau"}
 SCHED_KEYS = {"scheduler", "options"}
 
@@ -115,6 +117,19 @@ def read_mapping(path: Path, error: type[UserError] = UserError) -> Mapping[str,
     return doc
 
 
+def tracking_of(path: str | Path, doc: Mapping[str, Any] | None = None) -> Any:
+    """The file's ``track`` / ``track_uri`` keys as a :class:`~ohgw_bench.tracking.Tracking` (or
+    None), checked before any study runs: MLflow missing is one line naming the extra."""
+    from ohgw_bench import tracking
+
+    path = Path(path)
+    doc = read_mapping(path, ExperimentError) if doc is None else doc
+    try:
+        return tracking.check(doc.get("track"), doc.get("track_uri"), keys=("track", "track_uri"))
+    except UserError as e:
+        raise ExperimentError(f"{path}: key 'track': {e}") from None
+
+
 def load(path: str | Path, results_dir: str | Path) -> tuple[str, list[Any]]:
     """Parse and validate an experiment file into (name, [StudySpec])."""
     from ohgw_bench import baselines, tasks
@@ -127,6 +142,7 @@ def load(path: str | Path, results_dir: str | Path) -> tuple[str, list[Any]]:
     if unknown:
         raise _err(path, sorted(unknown)[0], f"one of {sorted(TOP_KEYS)}", "an unknown key")
     name = str(doc.get("name", path.stem))
+    tracking_of(path, doc)
     grids = doc.get("grids") or [{}]
     grids = _list(path, "grids", grids)
     specs: list[StudySpec] = []
@@ -219,9 +235,9 @@ def _kv(items: list[str] | None) -> dict[str, Any] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ohgw_bench.run import OneLineParser
+    from ohgw_bench.run import OneLineParser, prog_name
 
-    p = OneLineParser(prog="python -m ohgw_bench.experiment", description=__doc__,
+    p = OneLineParser(prog=prog_name("ohgw-experiment", "ohgw_bench.experiment"), description=__doc__,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("file", help="experiment YAML file, e.g. experiments/smoke.yaml")
     p.add_argument("--results-dir", default="results",
@@ -248,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
 
         check_writable(args.results_dir)
         name, specs = load(args.file, args.results_dir)
+        track = tracking_of(args.file)
         jobs = [(f"{s.task_label or s.task}/{s.scheduler}/{s.warm_start.label()}/seed-{s.seed}", s.as_dict())
                 for s in specs]
         if args.dry_run:
@@ -270,10 +287,18 @@ def main(argv: list[str] | None = None) -> int:
     skipped = sum(o.status == "skipped" for o in outcomes)
     root = Path(args.results_dir) / name
     _record_failures(root, failed)
+    tracked: list[str | None] = []
+    if track is not None:  # after the studies: a tracker failure is one warning, the folders are complete
+        from ohgw_bench import tracking
+
+        tracked = tracking.log_studies(track, args.results_dir, [o.summary["folder"] for o in outcomes
+                                                                 if o.status != "failed" and o.summary.get("folder")])
     print(f"Experiment {name}: {done} studies run, {skipped} already complete, {len(failed)} failed.")
     for o in failed:
         print(f"  failed: {o.key}: {o.error}")
     print(f"Results: {root}")
+    if track is not None:
+        print(f"Tracked: {sum(t is not None for t in tracked)} studies in {track.uri_for(args.results_dir)}")
     print(f"Report:  python -m analysis.report {root} --out {root}/report")
     print(json.dumps({"experiment": name, "results": str(root), "run": done, "skipped": skipped,
                       "failed": [o.key for o in failed]}))

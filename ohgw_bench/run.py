@@ -18,6 +18,13 @@ from typing import Any, NoReturn
 from ohgw_bench.errors import UserError
 
 
+def prog_name(script: str, module: str, argv0: str | None = None) -> str:
+    """What a command calls itself in --help and errors: ``script`` when run through its console
+    script (``argv[0]`` is e.g. ``.../bin/ohgw-run``), else ``python -m module``."""
+    name = os.path.basename(argv0 if argv0 is not None else (sys.argv[0] if sys.argv else ""))
+    return script if name in (script, f"{script}.exe", f"{script}-script.py") else f"python -m {module}"
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse that reports a bad flag in one line (exit code 2) instead of usage plus message."""
 
@@ -42,9 +49,10 @@ def parse_assignments(items: list[str] | None, flag: str) -> dict[str, Any]:
 def build_parser() -> argparse.ArgumentParser:
     from ohgw_bench.backends import BACKENDS
     from ohgw_bench.hypergrad import MODES
+    from ohgw_bench.tracking import TRACKERS
     from ohgw_bench.warmstart import STEP_RULES, VARIANTS
 
-    p = OneLineParser(prog="python -m ohgw_bench.run", description=__doc__,
+    p = OneLineParser(prog=prog_name("ohgw-run", "ohgw_bench.run"), description=__doc__,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", default="digits", help="task id, alias, family member or module:Class (default: digits)")
     p.add_argument("--scheduler", default="asha", help="scheduler name, see --list-schedulers (default: asha)")
@@ -83,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verbose", action="store_true",
                    help="let Syne Tune's console output (its status table and trial messages) and the libraries' "
                         "info logging through to stderr (default: off)")
+    p.add_argument("--track", choices=TRACKERS, default=None,
+                   help="log the finished study as an MLflow run (needs the tracking extra; default: off)")
+    p.add_argument("--track-uri", default=None, metavar="URI",
+                   help="MLflow tracking URI for --track (default: sqlite:///<results-dir>/mlflow.db)")
     p.add_argument("--list-tasks", action="store_true", help="list the registered tasks and exit")
     p.add_argument("--list-schedulers", action="store_true", help="list the schedulers, their backends and options and exit")
     return p
@@ -180,7 +192,10 @@ def _main(argv: list[str] | None) -> int:
         if args.list_schedulers:
             print(list_schedulers())
             return 0
+        from ohgw_bench import tracking
         from ohgw_bench.study import StudySpec, run_study
+
+        track = tracking.check(args.track, args.track_uri)  # before any work: MLflow installed?
 
         if args.verbose:  # the libraries' info logging (Syne Tune's, SMAC's) on stderr
             import logging
@@ -195,6 +210,8 @@ def _main(argv: list[str] | None) -> int:
             scheduler_options=parse_assignments(args.scheduler_option, "--scheduler-option"),
             tau=args.tau, max_failures=args.max_failures, max_consecutive_failures=args.max_consecutive_failures)
         summary = run_study(spec, progress=not args.quiet, overwrite=args.overwrite, verbose=args.verbose)
+        if track is not None:  # after the study: a tracker failure is one warning, the folder is complete
+            tracking.log_study(track, args.results_dir, summary["folder"])
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
