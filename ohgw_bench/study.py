@@ -422,7 +422,9 @@ def warm_up(warm: Any, task: Any, seed: int) -> dict[str, Any] | None:
     t0 = time.perf_counter()
     try:
         with _global_rngs_kept():
-            if method == "autograd":
+            if method == "surrogate":
+                task.surrogate_gradient(config, task.fidelity.min)
+            elif method == "autograd":
                 measure(lambda: hypergradient(task.hyper_problem(config, throwaway, warm.horizon, settings.split_batch),
                                               task.space, horizon=warm.horizon, mode=settings.mode,
                                               on_unreachable="flag"))
@@ -469,6 +471,9 @@ def prepare_task(spec: StudySpec) -> tuple[Any, float, float]:
         raise
     except FileNotFoundError as e:
         raise DataMissingError(f"task {task.id}: {e}") from None
+    from ohgw_bench.warmstart import check_supported
+
+    check_supported(spec.warm_start, task)
     budget = float(spec.budget if spec.budget is not None else task.default_budget)
     tau = float(spec.tau if spec.tau is not None else task.tau)
     if spec.backend == "simulated":
