@@ -210,6 +210,7 @@ class WarmStart:
         self.rng = np.random.default_rng([self.seed, _STREAM])
         self._step_cost: Cost | None = None
         self._step_cost_kind: str | None = None
+        self._none_record: dict[str, Any] | None = None
 
     @property
     def horizon(self) -> int:
@@ -235,10 +236,12 @@ class WarmStart:
     def apply(self, config: Mapping[str, Any], trial_seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
         """The config the trial trains from, and the warm-start record (never raises unless strict)."""
         config = dict(config)
-        record = self._blank()
         if self.settings.variant == "none":
-            record["reason"] = "variant none"
-            return config, _plain(record)
+            # the same record for every trial, built once (0.7 ms a trial otherwise; rows only read it)
+            if self._none_record is None:
+                self._none_record = _plain({**self._blank(), "reason": "variant none"})
+            return config, self._none_record
+        record = self._blank()
         if getattr(self.task, "hypergrad_method", "none") == "none":
             record["reason"] = "task has no hyper-gradient path (hypergrad_method none)"
             return config, _plain(record)

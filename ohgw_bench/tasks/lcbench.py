@@ -152,6 +152,7 @@ def _one_line(e: BaseException) -> str:
 
 
 _SURROGATES: dict[Path, Surrogate] = {}
+_TAU: dict[str, float] = {}
 
 
 def surrogate(who: str, folder: Path | None = None) -> Surrogate:
@@ -208,7 +209,6 @@ class LCBenchTask(Task):
         self._surrogate: Surrogate | None = None
         self._code = -1
         self._curves: dict[tuple[float, ...], tuple[np.ndarray, np.ndarray]] = {}
-        self._tau: float | None = None
         self._space = SearchSpace([
             Hyperparameter("batch_size", 16, 512, 91, log=True, integer=True),
             Hyperparameter("learning_rate", 1e-4, 1e-1, 0.0031622777, log=True, grad="surrogate", prior=1.0),
@@ -299,13 +299,13 @@ class LCBenchTask(Task):
     def tau(self) -> float:
         """The 5% quantile of val_cross_entropy at epoch 52 over 512 configs drawn uniformly (seed 0):
         a threshold only good configs reach, set by a rule rather than by tuning (docs/design.md)."""
-        if self._tau is None:
+        if self.openml_task_id not in _TAU:  # once per process: a pool worker runs many studies
             rng = np.random.default_rng(0)
             configs = [self.space.sample(rng) for _ in range(512)]
             x = np.vstack([self.rows(c, [MAX_EPOCH]) for c in configs])
             values = self.model.run(self._code, x)[:, _METRIC_COLUMN]
-            self._tau = float(np.quantile(values.astype(np.float64), 0.05))
-        return self._tau
+            _TAU[self.openml_task_id] = float(np.quantile(values.astype(np.float64), 0.05))
+        return _TAU[self.openml_task_id]
 
     # the surrogate hyper-gradient ---------------------------------------------------------
     def surrogate_gradient(self, config: Mapping[str, Any], fidelity: int) -> Any:
