@@ -201,3 +201,22 @@ def test_done_when_commands_complete(extra: list[str], tmp_path: Path) -> None:
         assert summary["warm_start"]["trials_nudged"] > 0
         ws = next(r["ohgw_warm_start"] for r in rows if r["ohgw_warm_start"]["applied"])
         assert ws["info"]["gradient_fidelity"] == 52 and ws["sim_seconds"] > 0
+
+
+def test_writer_rows_equal_plain_json_with_shared_records_and_nan(tmp_path: Path) -> None:
+    """The per-report fast path (record encoded once per object, json's C encoder) writes the same
+    rows as a plain strict-JSON encoding: NaN as null, the shared record in full on every row."""
+    from ohgw_bench import results
+
+    shared = {"variant": "none", "J": float("nan"), "grad_unit": {}, "info": {"k": [1, 2.5]}}
+    writer = results.StudyWriter(tmp_path, {"spec": 1})
+    rows = [{"ohgw_trial_id": i, "ohgw_metric": [0.5, float("nan"), float("inf")][i % 3], "np": np.float32(0.25),
+             "ohgw_warm_start": shared if i < 4 else {"variant": "ohgw", "step_unit": {"lr": 0.1}}} for i in range(6)]
+    for row in rows:
+        writer.append(row)
+    writer.close()
+    got = [json.loads(line) for line in (tmp_path / results.REPORTS_FILE).read_text().splitlines()]
+    want = [json.loads(json.dumps(results._clean({"ohgw_seq": i, **r}), default=results._json_default))
+            for i, r in enumerate(rows)]
+    assert got == want
+    assert got[1]["ohgw_metric"] is None and got[2]["ohgw_warm_start"]["J"] is None
