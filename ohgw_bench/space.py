@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from ohgw_bench.errors import UserError
 
-GradPath = Literal["autograd", "finite_difference", "none"]
+GradPath = Literal["autograd", "finite_difference", "surrogate", "none"]
 
 
 class SpaceError(UserError, ValueError):
@@ -33,7 +33,8 @@ class Hyperparameter:
     """One hyperparameter: bounds, scale, default, and how the warm-start reaches it.
 
     ``grad`` says which hyper-gradient path exists: ``autograd`` (differentiable through the
-    lookahead), ``finite_difference`` (no pathwise derivative: dropout, tree learners), or
+    lookahead), ``finite_difference`` (no pathwise derivative: dropout, tree learners),
+    ``surrogate`` (the derivative of a surrogate model's prediction, ``tasks/lcbench.py``), or
     ``none`` (never moved by a warm-start: integers, structural choices).
     ``prior`` is the sign of the fixed direction the ``prior`` control pushes in (0: not moved).
     """

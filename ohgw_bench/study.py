@@ -422,7 +422,9 @@ def warm_up(warm: Any, task: Any, seed: int) -> dict[str, Any] | None:
     t0 = time.perf_counter()
     try:
         with _global_rngs_kept():
-            if method == "autograd":
+            if method == "surrogate":
+                task.surrogate_gradient(config, task.fidelity.min)
+            elif method == "autograd":
                 measure(lambda: hypergradient(task.hyper_problem(config, throwaway, warm.horizon, settings.split_batch),
                                               task.space, horizon=warm.horizon, mode=settings.mode,
                                               on_unreachable="flag"))
@@ -469,6 +471,9 @@ def prepare_task(spec: StudySpec) -> tuple[Any, float, float]:
         raise
     except FileNotFoundError as e:
         raise DataMissingError(f"task {task.id}: {e}") from None
+    from ohgw_bench.warmstart import check_supported
+
+    check_supported(spec.warm_start, task)
     budget = float(spec.budget if spec.budget is not None else task.default_budget)
     tau = float(spec.tau if spec.tau is not None else task.tau)
     if spec.backend == "simulated":
@@ -522,6 +527,26 @@ def open_writer(folder: Path, spec: StudySpec, meta: dict[str, Any]) -> results.
     return writer
 
 
+@functools.lru_cache(maxsize=1)
+def _tuner_class() -> type:
+    """Syne Tune's Tuner without its per-loop count of failed trials.
+
+    ``Tuner._stop_condition`` adds ``num_trials_failed > max_failures`` to the stop criterion,
+    and counting walks every trial's status once per loop: on a surrogate study (thousands of
+    trials, one result per loop) that scan was the harness's largest cost beyond Syne Tune's own
+    loop (profiled, ``benchmarks/bench_lcbench.py``). The study's stop criterion already applies
+    the failure policy (:meth:`StudyRecorder.too_many_failures`) and the Tuner gets
+    ``max_failures=10**9``, so the count could never stop a study: dropping it changes nothing.
+    """
+    from syne_tune import Tuner
+
+    class StudyTuner(Tuner):
+        def _stop_condition(self) -> bool:
+            return bool(self.stop_criterion(self.tuning_status))
+
+    return StudyTuner
+
+
 def tune(spec: StudySpec, scheduler: Any, execution: Any, recorder: StudyRecorder, folder: Path,
          verbose: bool = False) -> None:
     """Run the Tuner to the stop criterion; SIGTERM and Ctrl-C mark the study partial.
@@ -530,8 +555,6 @@ def tune(spec: StudySpec, scheduler: Any, execution: Any, recorder: StudyRecorde
     status lines, and a warning that no StoreResultsCallback is given, which is false here: the
     recorder writes every result) is dropped unless ``verbose``; its errors still reach stderr.
     """
-    from syne_tune import Tuner
-
     interrupted: list[str] = []
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -546,7 +569,7 @@ def tune(spec: StudySpec, scheduler: Any, execution: Any, recorder: StudyRecorde
     previous = signal.signal(signal.SIGTERM, on_signal) if main_thread else None
     try:
         with contextlib.redirect_stdout(sys.stderr if verbose else io.StringIO()):
-            tuner = Tuner(trial_backend=execution.backend, scheduler=scheduler, stop_criterion=stop,
+            tuner = _tuner_class()(trial_backend=execution.backend, scheduler=scheduler, stop_criterion=stop,
                           n_workers=spec.n_workers, sleep_time=execution.sleep_time, callbacks=[recorder],
                           save_tuner=False, tuner_name="tuner", suffix_tuner_name=False,
                           trial_backend_path=str(folder / "trials"), max_failures=10**9,

@@ -37,8 +37,8 @@ def check_declaration(task: Task) -> None:
     """Class attributes and search space are consistent."""
     if task.mode not in ("min", "max"):
         _fail(task, f"mode must be 'min' or 'max', got {task.mode!r}")
-    if task.hypergrad_method not in ("autograd", "finite_difference", "none"):
-        _fail(task, f"hypergrad_method {task.hypergrad_method!r} is not autograd, finite_difference or none")
+    if task.hypergrad_method not in ("autograd", "finite_difference", "surrogate", "none"):
+        _fail(task, f"hypergrad_method {task.hypergrad_method!r} is not autograd, finite_difference, surrogate or none")
     if not isinstance(task.space, SearchSpace) or len(task.space) == 0:
         _fail(task, "space must be a non-empty SearchSpace")
     task.space.validate(task.space.default_config())
@@ -49,6 +49,8 @@ def check_declaration(task: Task) -> None:
         _fail(task, f"fidelity key {f.name!r} collides with a hyperparameter")
     if task.hypergrad_method == "autograd" and not task.space.movable("autograd"):
         _fail(task, "hypergrad_method is autograd but no hyperparameter has grad='autograd'")
+    if task.hypergrad_method == "surrogate" and not task.space.movable("surrogate"):
+        _fail(task, "hypergrad_method is surrogate but no hyperparameter has grad='surrogate'")
     if not (task.reference_flops_per_second > 0 and task.default_budget > 0):
         _fail(task, "reference_flops_per_second and default_budget must be positive")
 
@@ -143,8 +145,8 @@ def check_warm_start(task: Task, seed: int = 0) -> dict[str, Any]:
     for p in task.space:
         if not p.movable and new_config[p.name] != config[p.name]:
             _fail(task, f"warm-start moved {p.name!r}, which is not movable")
-    if task.hypergrad_method == "autograd" and not record.get("applied"):
-        _fail(task, f"autograd warm-start was not applied: {record.get('reason')}")
+    if task.hypergrad_method in ("autograd", "surrogate") and not record.get("applied"):
+        _fail(task, f"{task.hypergrad_method} warm-start was not applied: {record.get('reason')}")
     return record
 
 

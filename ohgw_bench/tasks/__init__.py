@@ -23,6 +23,15 @@ from ohgw_bench.tasks.base import Fidelity, Task
 __all__ = ["Fidelity", "Task", "TaskSpec", "make", "register", "register_task", "registry", "resolve",
            "validate_options"]
 
+#: the 34 OpenML task ids of LCBench, in the order of ``ohgw_bench/data/lcbench/config_space.json``
+#: (kept here so that listing tasks reads no file; ``tests/test_lcbench.py`` checks them against it)
+LCBENCH_IDS: tuple[str, ...] = (
+    "3945", "7593", "34539", "126025", "126026", "126029", "146212", "167104", "167149", "167152", "167161",
+    "167168", "167181", "167184", "167185", "167190", "167200", "167201", "168329", "168330", "168331", "168335",
+    "168868", "168908", "168910", "189354", "189862", "189865", "189866", "189873", "189905", "189906", "189908",
+    "189909")
+LCBENCH_DEFAULT_ID = "3945"  # the config space's default instance; alias ``lcbench``
+
 
 @dataclass(frozen=True)
 class TaskSpec:
@@ -202,6 +211,14 @@ def _builtin() -> None:
                  description=f"ALE {game.capitalize()} (ROM shipped in ale-py), stable-baselines3 PPO-CNN")
     register_pattern(r"atari-(?P<game>[a-z_]+)(-ppo-v1)?", "ohgw_bench.tasks.atari:AtariTask",
                      "atari-{game}-ppo-v1", "any ALE game by name, PPO-CNN", "rl")
+    for tid in LCBENCH_IDS:
+        register(f"lcbench-{tid}-v1", "ohgw_bench.tasks.lcbench:LCBenchTask", openml_task_id=tid, family="lcbench",
+                 aliases=("lcbench",) if tid == LCBENCH_DEFAULT_ID else (),
+                 description=f"LCBench OpenML task {tid} (YAHPO Gym ONNX surrogate, vendored), epochs 1-52, "
+                             "val cross-entropy")
+    register_pattern(r"lcbench-(?P<openml_task_id>[^-]+)(-v1)?", "ohgw_bench.tasks.lcbench:LCBenchTask",
+                     "lcbench-{openml_task_id}-v1", "any of the 34 LCBench OpenML task ids, e.g. lcbench-3945",
+                     "lcbench")
     register("table-curves-v1", "ohgw_bench.tasks.table:TableTask", aliases=("table",), family="table",
              description="in-memory table of closed-form learning curves, hundreds of trials a second "
                          "(scheduler checks)")

@@ -24,7 +24,7 @@ from ohgw_bench.space import SearchSpace
 if TYPE_CHECKING:
     from ohgw_bench.hypergrad import HyperProblem
 
-HypergradMethod = Literal["autograd", "finite_difference", "none"]
+HypergradMethod = Literal["autograd", "finite_difference", "surrogate", "none"]
 
 DATA_DIR_ENV = "OHGW_DATA_DIR"
 
@@ -141,6 +141,16 @@ class Task(ABC):
         The objective maps a config to a validation loss after a short, fixed-seed training.
         """
         raise NotImplementedError(f"task {self.id} has no finite-difference objective")
+
+    def surrogate_gradient(self, config: Mapping[str, Any], fidelity: int) -> Any:
+        """d metric(fidelity) / d hyperparameter of a surrogate task (``hypergrad_method = "surrogate"``),
+        a :class:`~ohgw_bench.hypergrad.HyperGradient`; ``ohgw`` asks at the minimum fidelity,
+        ``oracle`` at the maximum."""
+        raise NotImplementedError(f"task {self.id} has no surrogate hyper-gradient")
+
+    def warm_start_charge(self, config: Mapping[str, Any]) -> float:
+        """Simulated seconds a surrogate task charges a warm-started trial (declared by the task)."""
+        raise NotImplementedError(f"task {self.id} declares no warm-start charge")
 
     def data_missing(self, what: str, layout: str) -> DataMissingError:
         """A one-line error naming the files expected and where they must go."""
