@@ -73,6 +73,8 @@ class Option:
                 raise bad
             value = float(value)
         elif self.type is str:
+            if isinstance(value, int) and not isinstance(value, bool):
+                value = str(value)  # `--task-option openml_task_id=7593` parses as a number
             if not isinstance(value, str):
                 raise bad
         if self.choices is not None and value not in self.choices:

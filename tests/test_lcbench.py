@@ -153,6 +153,8 @@ def _main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str
     (["--task", "lcbench", "--task-option", "nope=1"], "unknown option 'nope'"),
     (["--task", "lcbench", "--task-option", "ws_charge_fraction=2"], "ws_charge_fraction"),
     (["--task", "digits", "--warm-start", "oracle"], "lcbench-<openml_task_id>-v1"),
+    # the id fixes the dataset: another one through --task-option would run under the wrong name
+    (["--task", "lcbench-3945-v1", "--task-option", "openml_task_id=7593"], "set by the task id"),
 ])
 def test_bad_input_is_one_line_exit_2(argv: list[str], expected: str, tmp_path: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:

@@ -145,17 +145,28 @@ def validate_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     """
     from ohgw_bench.options import validate
 
-    task_id, entry_point, _ = resolve(name)
-    return validate(_load(entry_point).declared_options(), options, f"task {task_id}", defaults=False)
+    task_id, entry_point, fixed = resolve(name)
+    return _checked(task_id, _load(entry_point), fixed, options)
+
+
+def _checked(task_id: str, cls: type[Task], fixed: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    """Validated options; one the task id itself sets (a dataset, an OpenML task id) may not be overridden,
+    or a study of one dataset would run under another's id."""
+    from ohgw_bench.options import validate
+
+    checked = validate(cls.declared_options(), options, f"task {task_id}", defaults=False)
+    for key in sorted(set(checked) & set(fixed)):
+        if checked[key] != fixed[key]:
+            raise UserError(f"task {task_id}: option {key!r} is set by the task id ({fixed[key]!r}); "
+                            f"choose another id instead of --task-option {key}={checked[key]}")
+    return checked
 
 
 def make(name: str, data_dir: Any = None, **options: Any) -> Task:
     """Build the task ``name`` (see :func:`resolve`) with its data directory and validated options."""
     task_id, entry_point, kwargs = resolve(name)
     cls = _load(entry_point)
-    from ohgw_bench.options import validate
-
-    kwargs.update(validate(cls.declared_options(), options, f"task {task_id}", defaults=False))
+    kwargs.update(_checked(task_id, cls, kwargs, options))
     try:
         task = cls(data_dir=data_dir, **kwargs)
     except TypeError as e:
