@@ -293,3 +293,60 @@ def test_a_second_process_on_one_study_is_refused_and_a_killed_holder_frees_it(
         holder.wait(timeout=30)
     assert run_main(["--results-dir", str(root), *QUICK]) == 0
     assert results.is_complete(folder)
+
+
+def test_horizon_longer_than_an_epoch_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = run_main(["--ohgw", "--horizon", "500", "--results-dir", str(tmp_path / "r"), *QUICK])
+    one_line(capsys, rc, "--horizon 500 is more than the 16 training batches", "digits-mlp-v1")
+    assert not list(tmp_path.rglob("study.json"))
+
+
+@pytest.mark.parametrize("argv, needle", [(["--variants", ""], "--variants lists no variant"),
+                                          (["--experiment", "../escaped"], "plain folder name")])
+def test_nudge_refuses_empty_variants_and_escaping_names(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         argv: list[str], needle: str) -> None:
+    from ohgw_bench.nudge import main as nudge_main
+
+    one_line(capsys, nudge_main(["--task", "digits", "--configs", "2", "--results-dir", str(tmp_path / "r"), *argv]),
+             needle)
+    assert files(tmp_path) in ([], ["r"])
+
+
+# ------------------------------------------------------------------ a trial that never returns
+def test_unit_timeout_fails_a_hung_trial_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = run_main(["--task", "bad_adapters:HangingDigits", "--task-option", "seconds=600", "--unit-timeout", "0.3",
+                   "--max-consecutive-failures", "2", "--results-dir", str(tmp_path / "r"), *QUICK])
+    one_line(capsys, rc, "2 trials in a row failed", "UnitTimeout", "--unit-timeout")
+    rows = list(results.iter_reports(results.find_studies(tmp_path / "r")[0]))
+    assert len(rows) == 2 and all(r["ohgw_status"] == "failed" and "took more than 0.3 s" in r["ohgw_error"]
+                                  for r in rows)
+
+
+@pytest.mark.parametrize("value", ["-1", "nan"])
+def test_unit_timeout_must_be_positive(tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str) -> None:
+    one_line(capsys, run_main([f"--unit-timeout={value}", "--results-dir", str(tmp_path / "r"), *QUICK]),
+             "--unit-timeout must be a positive number")
+
+
+def test_local_backend_hang_is_not_blamed_on_start_up(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONPATH", ENV["PYTHONPATH"])  # the trial processes import bad_adapters
+    monkeypatch.chdir(tmp_path)
+    rc = run_main(["--task", "bad_adapters:HangingDigits", "--backend", "local", "--budget", "25", "--workers", "1",
+                   "--unit-timeout", "0", "--results-dir", str(tmp_path / "r"), "--quiet"])
+    err = one_line(capsys, rc, "study not complete: 0 reports")
+    assert "started training but none finished one fidelity unit" in err and "start-up" not in err
+
+
+# ------------------------------------------------------------------ Ctrl-C while importing
+@pytest.mark.parametrize("argv", [["--list-tasks"], ["--budget", "3", "--quiet"]])
+def test_ctrl_c_during_imports_is_a_quiet_130(tmp_path: Path, argv: list[str]) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "ohgw_bench.run", "--results-dir", str(tmp_path / "r"), *argv],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=tmp_path,
+                            # a shell's background job ignores SIGINT, and the child would inherit that
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(0.4)  # past the interpreter's start-up, inside the libraries' imports
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode in (130, 0), err  # 0: it had finished already (a fast machine)
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
