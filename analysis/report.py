@@ -19,7 +19,6 @@ controls with the same step settings (``ohgw-normalized`` vs ``random-normalized
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import sys

@@ -114,6 +114,18 @@ def test_report_out_a_file_or_unwritable(study: Path, tmp_path: Path, capsys: py
     assert f.read_text() == "keep"
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only folder")
+def test_report_out_in_a_read_only_folder(study: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        one_line(capsys, report.main([str(study.parents[4]), "--out", str(ro / "rep"), "--no-figures"]),
+                 "not writable", "read-only")
+    finally:
+        ro.chmod(0o755)
+
+
 # ------------------------------------------------------------------ report inputs
 @pytest.mark.parametrize("content, needle", [("[1, 2]", "not a JSON object"), ("{not json", "not valid JSON")])
 def test_report_names_a_bad_summary_json(study: Path, tmp_path: Path, content: str, needle: str) -> None:
