@@ -19,8 +19,8 @@ controls with the same step settings (``ohgw-normalized`` vs ``random-normalized
 
 from __future__ import annotations
 
-import argparse
 import math
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -605,16 +605,47 @@ def write_report(analysis: dict[str, Any], out: Path, with_figures: bool = True)
     return summary
 
 
-def main(argv: list[str] | None = None) -> int:
-    from ohgw_bench.run import prog_name
+#: what a report folder holds; anything else in --out is someone else's data
+REPORT_ENTRIES = {"summary.json", "tables", "figures", "studies.csv", "README.md"}  # README.md: a bundle's notes
 
-    parser = argparse.ArgumentParser(prog=prog_name("ohgw-report", "analysis.report"),
-                                     description=__doc__.splitlines()[0])
+
+def check_out(out: Path, force: bool = False) -> None:
+    """Refuse an ``--out`` the report would damage, before any work (one-line UserError).
+
+    ``--out`` must be a new folder, an empty one, or an earlier report (only
+    :data:`REPORT_ENTRIES`, and a summary.json that is a report's, not a study's); anything
+    else (a study folder, a results directory) needs ``force``. It must also be writable.
+    """
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file, not a folder")
+    if out.is_dir() and not force:
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in REPORT_ENTRIES)
+        summary = results.read_json(out / "summary.json")
+        if (out / "summary.json").exists() and (summary is None or "n_studies" not in summary):
+            foreign.insert(0, "summary.json (not a report's)")
+        if foreign:
+            raise UserError(f"--out {out} holds files that are not a report's ({', '.join(foreign[:3])}"
+                            f"{', ...' if len(foreign) > 3 else ''}); they would be overwritten or mixed in: "
+                            "choose a new or empty folder, or pass --force")
+    probe = out.absolute()
+    while not probe.exists():  # the nearest existing folder must let us create the rest (nothing made yet)
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise UserError(f"--out {out} is not writable ({probe} is {'not a folder' if not probe.is_dir() else 'read-only'})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ohgw_bench.run import OneLineParser, prog_name
+
+    parser = OneLineParser(prog=prog_name("ohgw-report", "analysis.report"), description=__doc__.splitlines()[0])
     parser.add_argument("results_dir")
     parser.add_argument("--out", required=True, help="output folder for summary.json, tables/, figures/, studies.csv")
     parser.add_argument("--no-figures", action="store_true", help="write tables, studies.csv and summary.json only")
+    parser.add_argument("--force", action="store_true",
+                        help="write into an --out that holds other files (a study folder, a results directory)")
     args = parser.parse_args(argv)
     try:
+        check_out(Path(args.out), args.force)
         analysis = analyse(args.results_dir)
     except (NoResults, UserError) as e:
         print(f"analysis.report: {e}", file=sys.stderr)

@@ -24,15 +24,18 @@ which a backend binds to the trial id when it schedules the trial.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import heapq
 import itertools
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,7 @@ from syne_tune.backend.trial_status import Status, Trial, TrialResult
 
 from ohgw_bench.tasks.base import Task
 from ohgw_bench.trial_plan import TrialPlans
+from ohgw_bench.validate import check_metrics
 
 STATE_FILE = "state.ckpt"
 FAILURE_KEY = "ohgw_failure"
@@ -50,7 +54,10 @@ ERROR_KEY = "ohgw_error"
 UNSEEN_WORST = 1e6
 # Keys of a trial process's config file besides the trial's config (never in trial.config).
 SEED_KEY = "ohgw_trial_seed"
-CONSTANTS = ("ohgw_task", "ohgw_data_dir", "ohgw_task_options", "ohgw_study_seed", SEED_KEY)
+TIMEOUT_KEY = "ohgw_unit_timeout"
+CONSTANTS = ("ohgw_task", "ohgw_data_dir", "ohgw_task_options", "ohgw_study_seed", SEED_KEY, TIMEOUT_KEY)
+#: what a trial process prints to its std.err once its task is built and it starts training
+READY_LINE = "[ohgw trial] task ready, training"
 TRIAL_ENTRY_POINT = Path(__file__).resolve().with_name("trial.py")  # ohgw_bench/trial.py, the process's main
 
 
@@ -62,8 +69,10 @@ def task_config(task: Task, config: Mapping[str, Any]) -> dict[str, Any]:
 class TrialRunner:
     """Trains trials of one task unit by unit, keeping paused states in memory or on disk."""
 
-    def __init__(self, task: Task, seed_of: Callable[[int], int], checkpoint_root: Path | None = None):
+    def __init__(self, task: Task, seed_of: Callable[[int], int], checkpoint_root: Path | None = None,
+                 unit_timeout: float | None = None):
         self.task = task
+        self.unit_timeout = unit_timeout  # wall seconds for one unit's train() + evaluate(); None: no limit
         self.seed = seed_of  # trial id -> training seed (the study's plans, or a process's config file)
         self.resource_attr = task.fidelity.name
         self.checkpoint_root = checkpoint_root
@@ -96,11 +105,13 @@ class TrialRunner:
         attempted = self.fidelity(trial_id) + 1
         try:
             state = self.state(trial_id, config)
-            self.task.train(state, attempted)
-            metrics = self.task.evaluate(state)
+            with time_limit(self.unit_timeout, f"fidelity unit {attempted} (train + evaluate)"):
+                self.task.train(state, attempted)
+                metrics = self.task.evaluate(state)
         except Exception as e:  # noqa: BLE001 - any error of a trial is recorded and the study goes on
             self.drop(trial_id)
             return self.failure(attempted, "failed", f"{type(e).__name__}: {e}")
+        check_metrics(self.task, metrics)  # not a dict: the adapter's bug, not the trial's; stops the study
         value = metrics.get(self.task.metric)
         if not isinstance(value, int | float) or not math.isfinite(value):
             self.drop(trial_id)
@@ -133,6 +144,33 @@ class TrialRunner:
         self._states.pop(trial_id, None)
 
 
+class UnitTimeout(Exception):
+    """One fidelity unit of a trial ran past ``--unit-timeout``: the trial fails, the study goes on."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None, what: str) -> Iterator[None]:
+    """Raise :class:`UnitTimeout` in the block after ``seconds`` of wall-clock (SIGALRM).
+
+    Only in the main thread (signals are delivered there); elsewhere (a Dask worker thread) the
+    block runs unlimited. A C call that never returns to Python cannot be interrupted.
+    """
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_alarm(_signum: int, _frame: Any) -> None:
+        raise UnitTimeout(f"{what} took more than {seconds:g} s of wall-clock (--unit-timeout)")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 class SimulatedBackend(TrialBackend):
     """In-process trials on a simulated timeline of ``n_workers`` (one unit computed at a time).
 
@@ -160,8 +198,10 @@ class SimulatedBackend(TrialBackend):
         return self.now
 
     def _push(self, trial_id: int, start: float, config: Mapping[str, Any]) -> None:
+        from ohgw_bench.validate import check_cost
+
         f = self.runner.fidelity(trial_id)
-        end = start + self.task.cost(task_config(self.task, config), f, f + 1)
+        end = start + check_cost(self.task, self.task.cost(task_config(self.task, config), f, f + 1), f, f + 1)
         token = next(self._order)
         self._token[trial_id] = token
         heapq.heappush(self._heap, (end, token, trial_id, token))
@@ -328,7 +368,8 @@ class SimulatedExecution(Execution):
 
     def __init__(self, task: Task, spec: Any, plans: TrialPlans, budget: float) -> None:
         super().__init__(budget)
-        self.backend = SimulatedBackend(TrialRunner(task, plans.seed), horizon=budget, plans=plans)
+        runner = TrialRunner(task, plans.seed, unit_timeout=getattr(spec, "unit_timeout", None))
+        self.backend = SimulatedBackend(runner, horizon=budget, plans=plans)
         self.errors = self.backend.errors
 
     def clock(self) -> float:
@@ -355,7 +396,8 @@ class LocalExecution(Execution):
     def __init__(self, task: Task, spec: Any, plans: TrialPlans, budget: float) -> None:
         super().__init__(budget)
         self.backend = ProcessBackend({"ohgw_task": spec.task, "ohgw_data_dir": spec.data_dir,
-                                       "ohgw_task_options": dict(spec.task_options), "ohgw_study_seed": spec.seed},
+                                       "ohgw_task_options": dict(spec.task_options), "ohgw_study_seed": spec.seed,
+                                       TIMEOUT_KEY: getattr(spec, "unit_timeout", None)},
                                       plans)
         self.errors: dict[int, str] = {}
         self.start = time.time()
@@ -372,6 +414,15 @@ class LocalExecution(Execution):
         self._worker_times[trial_id] = max(self._worker_times.get(trial_id, 0.0), seconds)
 
     def no_reports(self, ended: str) -> str:
+        ready = []
+        for trial_id in list(getattr(self.backend, "_trial_dict", {})):
+            with contextlib.suppress(OSError):
+                if any(READY_LINE in line for line in self.backend.stderr(trial_id)):
+                    ready.append(trial_id)
+        if ready:  # start-up was fine: the adapter's first unit is what never ended
+            return (f"0 reports in {self.budget:g} s of wall-clock ({ended}): {len(ready)} trial process(es) started "
+                    "training but none finished one fidelity unit (train() or evaluate() slow or hung?); raise "
+                    "--budget, or lower --unit-timeout to fail such trials")
         return (f"0 reports in {self.budget:g} s of wall-clock ({ended}): no trial process got through start-up "
                 "(python, imports, data) and one fidelity unit in time; raise --budget")
 

@@ -56,8 +56,12 @@ def execute(spec_dict: dict[str, Any]) -> dict[str, Any]:
     """Run one study from its spec as a plain dict (picklable for process pools and Dask)."""
     _one_thread()
     from ohgw_bench.study import run_study, spec_from_dict
+    from ohgw_bench.validate import StudyLocked
 
-    return run_study(spec_from_dict(spec_dict), progress=False)
+    try:
+        return run_study(spec_from_dict(spec_dict), progress=False)
+    except StudyLocked as e:  # another experiment process runs this study now: skip it, do not run it twice
+        return {"skipped": True, "locked": str(e)}
 
 
 def _outcome(key: str, summary: dict[str, Any], attempts: int = 1) -> Outcome:

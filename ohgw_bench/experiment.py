@@ -40,6 +40,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ohgw_bench import validate
 from ohgw_bench.errors import UserError
 from ohgw_bench.executors import EXECUTORS, ProgressLine, run_all
 
@@ -75,9 +76,17 @@ def _seeds(path: Path, key: str, value: Any) -> list[int]:
 
 
 def _number(path: Path, key: str, value: Any, positive: bool = True) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or (positive and value <= 0):
-        raise _err(path, key, "a positive number", value)
-    return float(value)
+    try:
+        return validate.number(value, key, positive=positive)
+    except UserError:
+        raise _err(path, key, "a positive finite number" if positive else "a finite number", value) from None
+
+
+def _integer(path: Path, key: str, value: Any, low: int) -> int:
+    try:
+        return validate.integer(value, key, low)
+    except UserError:
+        raise _err(path, key, f"an integer >= {low}", value) from None
 
 
 def _variant(path: Path, key: str, value: Any) -> Any:
@@ -107,9 +116,13 @@ def read_mapping(path: Path, error: type[UserError] = UserError) -> Mapping[str,
     import yaml
 
     try:
-        doc = yaml.safe_load(path.read_text())
+        doc = validate.yaml_load(path.read_text())
     except FileNotFoundError:
         raise error(f"{path}: no such experiment file") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a directory, not an experiment file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise error(f"{path}: cannot be read: {getattr(e, 'strerror', None) or e}") from None
     except yaml.YAMLError as e:
         raise error(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(doc, Mapping):
@@ -130,8 +143,13 @@ def tracking_of(path: str | Path, doc: Mapping[str, Any] | None = None) -> Any:
         raise ExperimentError(f"{path}: key 'track': {e}") from None
 
 
-def load(path: str | Path, results_dir: str | Path) -> tuple[str, list[Any]]:
-    """Parse and validate an experiment file into (name, [StudySpec])."""
+def load(path: str | Path, results_dir: str | Path, dry_run: bool = False,
+         max_studies: int = validate.MAX_STUDIES) -> tuple[str, list[Any]]:
+    """Parse and validate an experiment file into (name, [StudySpec]).
+
+    ``dry_run`` writes nothing (a ``fixture: true`` task's fixture is not written; its specs
+    point where it would be). More than ``max_studies`` studies is refused before any is built.
+    """
     from ohgw_bench import baselines, tasks
     from ohgw_bench.backends import BACKENDS
     from ohgw_bench.study import StudySpec
@@ -141,7 +159,10 @@ def load(path: str | Path, results_dir: str | Path) -> tuple[str, list[Any]]:
     unknown = set(doc) - TOP_KEYS
     if unknown:
         raise _err(path, sorted(unknown)[0], f"one of {sorted(TOP_KEYS)}", "an unknown key")
-    name = str(doc.get("name", path.stem))
+    try:
+        name = validate.path_component(doc.get("name", path.stem), "the experiment's name")
+    except UserError as e:
+        raise ExperimentError(f"{path}: key 'name': {e}") from None
     tracking_of(path, doc)
     grids = doc.get("grids") or [{}]
     grids = _list(path, "grids", grids)
@@ -170,8 +191,16 @@ def load(path: str | Path, results_dir: str | Path) -> tuple[str, list[Any]]:
         if backend not in BACKENDS:
             raise _err(path, k("backend"), " or ".join(BACKENDS), backend)
         budget = _number(path, k("budget"), block["budget"]) if block.get("budget") is not None else None
-        max_failures = int(block.get("max_failures", 20))
-        max_consecutive = int(block.get("max_consecutive_failures", 10))
+        max_failures = _integer(path, k("max_failures"), block.get("max_failures", 20), 0)
+        max_consecutive = _integer(path, k("max_consecutive_failures"), block.get("max_consecutive_failures", 10), 1)
+        if block.get("tau") is not None:
+            _number(path, k("tau"), block["tau"], positive=False)
+        n_here = len(seeds) * len(_list(path, k("variants"), block["variants"])) * len(
+            _list(path, k("schedulers"), block["schedulers"])) * len(_list(path, k("tasks"), block["tasks"]))
+        if len(specs) + n_here > max_studies:
+            raise ExperimentError(f"{path}: {len(specs) + n_here:,} studies or more (seeds x variants x schedulers x "
+                                  f"tasks), more than --max-studies {max_studies:,}; pass --max-studies "
+                                  f"{len(specs) + n_here} if you mean it")
         variants = [_variant(path, f"{k('variants')}[{i}]", v) for i, v in enumerate(_list(path, k("variants"), block["variants"]))]
         scheds = []
         for i, s in enumerate(_list(path, k("schedulers"), block["schedulers"])):
@@ -197,13 +226,23 @@ def load(path: str | Path, results_dir: str | Path) -> tuple[str, list[Any]]:
                 tasks.validate_options(entry["task"], options)
             except UserError as e:
                 raise ExperimentError(f"{path}: key '{key}.options': {e}") from None
+            if entry.get("label") is not None:
+                try:
+                    validate.path_component(entry["label"], "a task entry's label")
+                except UserError as e:
+                    raise ExperimentError(f"{path}: key '{key}.label': {e}") from None
+            if entry.get("tau") is not None:
+                _number(path, f"{key}.tau", entry["tau"], positive=False)
             data_dir = entry.get("data_dir")
             if entry.get("fixture"):
                 fixture_dir = Path(results_dir) / ".fixtures" / (entry.get("label") or task_id)
-                fixture_dir.mkdir(parents=True, exist_ok=True)
-                setup = tasks._load(entry_point).conformance_setup(fixture_dir)
-                data_dir = setup.pop("data_dir", data_dir)
-                options = {**setup, **options}
+                if dry_run:  # run nothing, write nothing: the specs point where the fixture would be
+                    data_dir = fixture_dir
+                else:
+                    fixture_dir.mkdir(parents=True, exist_ok=True)
+                    setup = tasks._load(entry_point).conformance_setup(fixture_dir)
+                    data_dir = setup.pop("data_dir", data_dir)
+                    options = {**setup, **options}
             t_budget = _number(path, f"{key}.budget", entry["budget"]) if entry.get("budget") is not None else budget
             for sched in scheds:
                 for ws in variants:
@@ -216,6 +255,10 @@ def load(path: str | Path, results_dir: str | Path) -> tuple[str, list[Any]]:
                             tau=entry.get("tau", block.get("tau")), max_failures=max_failures,
                             max_consecutive_failures=max_consecutive,
                             task_label=entry.get("label"))
+                        try:
+                            spec.validate()
+                        except UserError as e:
+                            raise ExperimentError(f"{path}: {key}: {e}") from None
                         ident = (entry.get("label") or task_id, spec.scheduler, ws.label(), seed)
                         if ident in seen:
                             raise ExperimentError(
@@ -251,7 +294,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--slurm", action="append", metavar="KEY=VALUE", default=None,
                    help="dask: start a Slurm cluster through dask_jobqueue.SLURMCluster(KEY=VALUE, ...), values parsed as JSON, "
                         "e.g. cores=4 memory=16GB walltime=12:00:00 queue=gpu; repeatable (default: none)")
-    p.add_argument("--dry-run", action="store_true", help="validate the file and list the studies, run nothing")
+    p.add_argument("--dry-run", action="store_true", help="validate the file and list the studies, run and write nothing")
+    p.add_argument("--max-studies", type=int, default=validate.MAX_STUDIES,
+                   help=f"refuse a file with more studies than this, a guard against a typo such as seeds: 1000000 "
+                        f"(default: {validate.MAX_STUDIES})")
     args = p.parse_args(argv)
     try:
         if args.max_parallel < 1:
@@ -262,8 +308,9 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError("--address and --slurm need --executor dask")
         from ohgw_bench.results import check_writable
 
-        check_writable(args.results_dir)
-        name, specs = load(args.file, args.results_dir)
+        if not args.dry_run:
+            check_writable(args.results_dir)
+        name, specs = load(args.file, args.results_dir, dry_run=args.dry_run, max_studies=args.max_studies)
         track = tracking_of(args.file)
         jobs = [(f"{s.task_label or s.task}/{s.scheduler}/{s.warm_start.label()}/seed-{s.seed}", s.as_dict())
                 for s in specs]
@@ -296,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Experiment {name}: {done} studies run, {skipped} already complete, {len(failed)} failed.")
     for o in failed:
         print(f"  failed: {o.key}: {o.error}")
+    for o in outcomes:
+        if o.summary.get("locked"):
+            print(f"  skipped, another process runs it: {o.key}")
     print(f"Results: {root}")
     if track is not None:
         print(f"Tracked: {sum(t is not None for t in tracked)} studies in {track.uri_for(args.results_dir)}")

@@ -85,6 +85,8 @@ class NudgeSpec:
 def _settings(spec: NudgeSpec) -> list[Any]:
     from ohgw_bench.warmstart import WarmStartSettings
 
+    if not spec.variants:  # --variants '' would run nothing and write an empty record
+        raise UserError("--variants lists no variant; give at least one, e.g. --variants ohgw,sham")
     out = []
     for v in spec.variants:
         try:
@@ -114,6 +116,10 @@ def validate(spec: NudgeSpec) -> tuple[Any, list[Any]]:
         raise UserError(f"--configs must be a positive integer, got {spec.configs!r}")
     if isinstance(spec.seed, bool) or not isinstance(spec.seed, int) or spec.seed < 0:
         raise UserError(f"--seed must be a non-negative integer, got {spec.seed!r}")
+    from ohgw_bench import validate as checks
+
+    checks.seed(spec.seed)
+    checks.path_component(spec.experiment, "--experiment (an experiment's name)")
     for name, value in (("--eta-h", spec.eta_h), ("--rho", spec.rho)):
         if value is not None and not (value > 0 and math.isfinite(value)):
             raise UserError(f"{name} must be a positive number, got {value}")

@@ -145,11 +145,21 @@ def _type_of(param: inspect.Parameter) -> tuple[type | None, bool]:
     return None, True
 
 
+def _implied_low(t: type | None, default: Any) -> int | None:
+    """The lower bound an integer option implies by its default: a positive default marks a count or
+    a size (``hidden=128``, ``max_epochs=27``, ``batch_size=128``), so at least 1; a default of 0 (a
+    seed, an offset) at least 0. ``option_declarations`` overrides it where an option differs."""
+    if t is not int or isinstance(default, bool) or not isinstance(default, int):
+        return None
+    return 1 if default > 0 else 0 if default == 0 else None
+
+
 def from_signature(cls: type, overrides: Iterable[Option] = (), skip: Iterable[str] = ("data_dir",),
                    stop: type = object) -> tuple[Option, ...]:
     """The keyword options a class's constructor takes, following ``**kwargs`` up the MRO.
 
-    Each parameter becomes an Option typed by its default value (or ``X | None`` annotation);
+    Each parameter becomes an Option typed by its default value (or ``X | None`` annotation),
+    an integer one bounded below as its default implies (:func:`_implied_low`);
     an Option in ``overrides`` with the same name replaces it (to add a range, choices or help).
     Options reach the base class ``stop`` (:class:`~ohgw_bench.tasks.base.Task` passes itself)
     only through ``**options``, which accepts anything, so the walk stops there: an undeclared
@@ -168,7 +178,8 @@ def from_signature(cls: type, overrides: Iterable[Option] = (), skip: Iterable[s
                 continue
             t, nullable = _type_of(p)
             default = None if p.default is inspect.Parameter.empty else p.default
-            found[p.name] = Option(p.name, t, default, "constructor argument", nullable=nullable)
+            found[p.name] = Option(p.name, t, default, "constructor argument", nullable=nullable,
+                                   low=_implied_low(t, default))
         if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
             break
     for opt in overrides:

@@ -256,18 +256,33 @@ def iter_reports(folder: str | os.PathLike[str], bad: list[int] | None = None) -
             if not line.endswith("\n"):
                 break
             try:
-                yield json.loads(line)
+                row = json.loads(line)
             except json.JSONDecodeError:
-                if bad is not None:
-                    bad.append(n)
-                continue
+                row = None
+            if isinstance(row, dict):
+                yield row
+            elif bad is not None:  # not JSON, or JSON but not an object (a list, a number)
+                bad.append(n)
+
+
+def read_json_checked(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(the JSON object in ``path``, None), or (None, why not): missing, not valid JSON, not an object."""
+    try:
+        obj = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None, f"no {path.name}"
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None, f"{path.name} is not valid JSON"
+    except OSError as e:
+        return None, f"{path.name} cannot be read ({e.strerror or e})"
+    if not isinstance(obj, dict):
+        return None, f"{path.name} is not a JSON object (a {type(obj).__name__})"
+    return obj, None
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
+    """The JSON object in ``path``, or None when it is missing, not JSON or not an object."""
+    return read_json_checked(path)[0]
 
 
 def is_complete(folder: str | os.PathLike[str]) -> bool:
@@ -421,13 +436,16 @@ def read_record(folder: str | os.PathLike[str], root: str | os.PathLike[str] | N
     folder = Path(folder)
     warns: list[str] = []
     name = str(folder.relative_to(root)) if root is not None else str(folder)
-    summary = read_json(folder / SUMMARY_FILE)
+    summary, problem = read_json_checked(folder / SUMMARY_FILE)
     if summary is None:
-        why = "interrupted (partial.json)" if (folder / PARTIAL_FILE).exists() else "incomplete (no summary.json)"
+        if not (folder / SUMMARY_FILE).exists():
+            why = "interrupted (partial.json)" if (folder / PARTIAL_FILE).exists() else "incomplete (no summary.json)"
+        else:
+            why = f"unreadable ({problem})"
         return None, [f"{name}: skipped, {why}"]
-    study = read_json(folder / STUDY_FILE)
+    study, problem = read_json_checked(folder / STUDY_FILE)
     if study is None:
-        return None, [f"{name}: skipped, no readable {STUDY_FILE}"]
+        return None, [f"{name}: skipped, no readable {STUDY_FILE} ({problem})"]
     bad: list[int] = []
     rows = list(iter_reports(folder, bad))
     vouched = summary.get("reports")

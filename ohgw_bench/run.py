@@ -39,6 +39,8 @@ def parse_assignments(items: list[str] | None, flag: str) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UserError(f"{flag} expects KEY=VALUE, got {item!r}")
+        if key in out:  # the last would silently win
+            raise UserError(f"{flag} {key} given twice ({key}={json.dumps(out[key])} and {item})")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -84,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stop the study when more than this many trials failed (default: 20)")
     p.add_argument("--max-consecutive-failures", type=int, default=10,
                    help="stop the study when this many trials in a row failed (default: 10)")
+    p.add_argument("--unit-timeout", type=float, default=3600.0, metavar="SECONDS",
+                   help="wall-clock limit on one fidelity unit (train + evaluate) of a trial; a unit over it fails "
+                        "that trial and the study goes on; 0: no limit (default: 3600)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing study folder instead of skipping it (default: off)")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar on stderr; warnings and errors still show, and the summary still goes "
@@ -176,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; a closed stdout (``| head``) ends it quietly, as other Unix tools do."""
     try:
         return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C before the study started (while the libraries import): quiet
+        print("interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         # The reader went away: point stdout at /dev/null so the interpreter's final flush is quiet.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -208,7 +216,8 @@ def _main(argv: list[str] | None) -> int:
             results_dir=args.results_dir, data_dir=args.data_dir,
             task_options=parse_assignments(args.task_option, "--task-option"),
             scheduler_options=parse_assignments(args.scheduler_option, "--scheduler-option"),
-            tau=args.tau, max_failures=args.max_failures, max_consecutive_failures=args.max_consecutive_failures)
+            tau=args.tau, max_failures=args.max_failures, max_consecutive_failures=args.max_consecutive_failures,
+            unit_timeout=args.unit_timeout or None)
         summary = run_study(spec, progress=not args.quiet, overwrite=args.overwrite, verbose=args.verbose)
         if track is not None:  # after the study: a tracker failure is one warning, the folder is complete
             tracking.log_study(track, args.results_dir, summary["folder"])

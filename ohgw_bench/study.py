@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ohgw_bench import results
+from ohgw_bench import results, validate
 from ohgw_bench.backends import BACKENDS
 from ohgw_bench.errors import DataMissingError, UserError
 from ohgw_bench.warmstart import WarmStartSettings
@@ -52,6 +52,9 @@ class StudySpec:
     max_failures: int = 20
     max_consecutive_failures: int = 10
     task_label: str | None = None
+    #: wall seconds one fidelity unit (train + evaluate) of a trial may take before the trial fails;
+    #: None: no limit. Not part of the identity: it guards against hangs, it does not shape records.
+    unit_timeout: float | None = 3600.0
 
     def __post_init__(self) -> None:
         # An alias (hyperband-bo) is its canonical scheduler (bohb) everywhere: folder, study.json,
@@ -69,7 +72,7 @@ class StudySpec:
     def identity(self) -> dict[str, Any]:
         """The fields that must match for two runs to share a study folder."""
         d = self.as_dict()
-        for key in ("results_dir", "data_dir"):
+        for key in ("results_dir", "data_dir", "unit_timeout"):
             d.pop(key)
         return d
 
@@ -78,15 +81,19 @@ class StudySpec:
             raise UserError(f"--budget must be a positive number of seconds, got {self.budget}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise UserError(f"--seed must be a non-negative integer, got {self.seed!r}")
+        validate.seed(self.seed)
+        validate.path_component(self.experiment, "--experiment (an experiment's name)")
+        if self.task_label is not None:
+            validate.path_component(self.task_label, "a task entry's label")
         if self.tau is not None and not math.isfinite(self.tau):
             raise UserError(f"--tau must be a finite number, got {self.tau}")
-        if self.n_workers < 1:
-            raise UserError(f"--workers must be at least 1, got {self.n_workers}")
+        validate.workers(self.n_workers)
+        if self.unit_timeout is not None:
+            validate.number(self.unit_timeout, "--unit-timeout", positive=True)
         if self.backend not in BACKENDS:
             raise UserError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
-        if self.max_failures < 0 or self.max_consecutive_failures < 1:
-            raise UserError(f"max_failures must be >= 0 and max_consecutive_failures >= 1, got "
-                            f"{self.max_failures} and {self.max_consecutive_failures}")
+        validate.integer(self.max_failures, "--max-failures", 0)
+        validate.integer(self.max_consecutive_failures, "--max-consecutive-failures", 1)
 
 
 @functools.lru_cache(maxsize=1)
@@ -276,7 +283,7 @@ class StudyRecorder:
                 self._best = round(float(value), 5)
 
 
-ENDED = ("budget spent", "scheduler exhausted", "failure limit", "interrupted")
+ENDED = ("budget spent", "scheduler exhausted", "failure limit", "interrupted", "adapter error")
 """How a study ended. Only the first two are complete studies (summary.json); the other two
 leave partial.json (with the same ``ended`` key) and the study restarts when run again."""
 
@@ -292,7 +299,7 @@ def cheapest_unit_cost(task: Any) -> float:
     probes = [space.default_config()]
     for side in ("low", "high"):
         probes.append({p.name: (int(getattr(p, side)) if p.integer else float(getattr(p, side))) for p in space})
-    return min(float(task.cost(c, 0, 1)) for c in probes)
+    return min(validate.check_cost(task, task.cost(c, 0, 1), 0, 1) for c in probes)
 
 
 def mark_ended(writer: results.StudyWriter, ended: str, reason: str) -> None:
@@ -331,7 +338,8 @@ def summarize(rows: list[dict[str, Any]], task: Any, spec: StudySpec, budget: fl
         "reached_tau": reached,
         "trials": len({r["ohgw_trial_id"] for r in rows}),
         "reports": len(rows),
-        "failed_trials": len({r["ohgw_trial_id"] for r in rows if r.get("ohgw_status") == "failed"}),
+        # a diverged trial (status nan) is a failed one, as the failure limits count it
+        "failed_trials": len({r["ohgw_trial_id"] for r in rows if r.get("ohgw_status") in ("failed", "nan")}),
         "budget": budget,
         "worker_time": worker,
         # worker-time used / worker budget (budget x workers). On --backend local the worker time
@@ -362,6 +370,8 @@ def quiet_tuner_logger() -> Any:
 
     class Quiet(TunerLogger):
         def print_error(self, message: str) -> None:
+            if message.startswith("An error happened during the tuning"):  # the error itself is reported
+                return
             with contextlib.redirect_stdout(sys.stderr):
                 super().print_error(message)
 
@@ -443,7 +453,9 @@ def make_task(spec: StudySpec) -> Any:
 
     try:
         tasks.validate_options(spec.task, dict(spec.task_options))  # before the adapter is built
-        return tasks.make(spec.task, data_dir=spec.data_dir, **dict(spec.task_options))
+        task = tasks.make(spec.task, data_dir=spec.data_dir, **dict(spec.task_options))
+        validate.check_adapter(task)  # an empty space or min > max fidelity: named before any work
+        return task
     except UserError:
         raise
     except SyntaxError as e:
@@ -474,6 +486,7 @@ def prepare_task(spec: StudySpec) -> tuple[Any, float, float]:
     from ohgw_bench.warmstart import check_supported
 
     check_supported(spec.warm_start, task)
+    validate.check_horizon(spec.warm_start, task, spec.seed)
     budget = float(spec.budget if spec.budget is not None else task.default_budget)
     tau = float(spec.tau if spec.tau is not None else task.tau)
     if spec.backend == "simulated":
@@ -580,6 +593,10 @@ def tune(spec: StudySpec, scheduler: Any, execution: Any, recorder: StudyRecorde
         mark_ended(recorder.writer, "interrupted", f"interrupted by {interrupted[0] if interrupted else 'SIGINT'}")
         recorder.writer.close()
         raise
+    except validate.AdapterError as e:  # the adapter broke its contract mid-study (cost(), evaluate())
+        mark_ended(recorder.writer, "adapter error", f"stopped: {e}")
+        recorder.writer.close()
+        raise
     except OSError as e:
         if e.filename is None and getattr(e, "errno", None) is None:
             raise
@@ -625,17 +642,26 @@ def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False, v
     finished study, restart an unfinished one), metadata, the warm-start and the trial plans,
     the scheduler, the backend's execution strategy, the recorder, the Tuner (:func:`tune`)
     and the summary (:func:`finish`). ``progress`` shows the progress bar on stderr;
-    ``verbose`` lets Syne Tune's console output and logging through.
+    ``verbose`` lets Syne Tune's console output and logging through. While it runs, the study
+    folder is locked: a second process on the same study gets a one-line StudyLocked error.
     """
+    results.reset_peak_rss()  # a pool worker's earlier, larger study must not set this one's peak
+    task, budget, tau = prepare_task(spec)
+    names = study_names(spec, task)
+    with validate.study_lock(names[0]):  # a second process on the same study is refused (StudyLocked)
+        return _run_locked(spec, task, budget, tau, names, progress, overwrite, verbose)
+
+
+def _run_locked(spec: StudySpec, task: Any, budget: float, tau: float, names: tuple[Path, str], progress: bool,
+                overwrite: bool, verbose: bool) -> dict[str, Any]:
+    """The part of :func:`run_study` that touches the study folder, run while holding its lock."""
     import torch
 
     from ohgw_bench.backends import EXECUTIONS, make_execution
     from ohgw_bench.trial_plan import TrialPlans
     from ohgw_bench.warmstart import WarmStart
 
-    results.reset_peak_rss()  # a pool worker's earlier, larger study must not set this one's peak
-    task, budget, tau = prepare_task(spec)
-    folder, study_id = names = study_names(spec, task)
+    folder, study_id = names
     done = _prepare_folder(folder, spec, overwrite)
     if done is not None:
         return {**done, "skipped": True, "folder": done.get("folder", str(folder))}

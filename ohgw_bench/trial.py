@@ -33,8 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     from ohgw_bench import tasks
     from ohgw_bench.backends import (
         FAILURE_KEY,
+        READY_LINE,
         SEED_KEY,
         STATE_FILE,
+        TIMEOUT_KEY,
         TrialRunner,
         load_trial_config,
     )
@@ -44,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     task = tasks.make(config["ohgw_task"], data_dir=config.get("ohgw_data_dir"), **(config.get("ohgw_task_options") or {}))
     task.prepare()
     seed = int(config[SEED_KEY])  # the trial's training seed, from the study's plan (backends.ProcessBackend)
-    runner = TrialRunner(task, lambda _trial_id: seed)
+    runner = TrialRunner(task, lambda _trial_id: seed, unit_timeout=config.get(TIMEOUT_KEY))
+    print(READY_LINE, file=sys.stderr, flush=True)
     trial_id = int(Path(args.st_config_json_filename).parent.name) if Path(args.st_config_json_filename).parent.name.isdigit() else 0
     ckpt_dir = Path(args.st_checkpoint_dir)
     ckpt = ckpt_dir / STATE_FILE

@@ -82,6 +82,16 @@ class WarmStartSettings:
     split_batch: bool = False
 
     def __post_init__(self) -> None:
+        # Types first: an experiment file's split_batch: "no" is a non-empty string (truthy), and
+        # horizon: 2.7 would be truncated; both must be refused, not read as something else.
+        if not isinstance(self.split_batch, bool):
+            raise ValueError(f"split_batch must be true or false, got {self.split_batch!r}")
+        if self.horizon is not None and (isinstance(self.horizon, bool) or not isinstance(self.horizon, int)):
+            raise ValueError(f"horizon must be an integer >= 1, got {self.horizon!r}")
+        for name in ("eta_h", "rho"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{name} must be a number, got {value!r}")
         if self.variant not in VARIANTS:
             raise ValueError(f"warm-start variant must be one of {VARIANTS}, got {self.variant!r}")
         if self.step_rule not in STEP_RULES:
@@ -139,6 +149,7 @@ class WarmStartSettings:
         found: dict[str, Any] = {"variant": head}
         modes = {v: k for k, v in _MODE_TOKENS.items() if v}
         for tok in tokens:
+            before = set(found)
             if m := re.fullmatch(r"k(\d+)", tok):
                 found["horizon"] = int(m.group(1))
             elif tok in STEP_RULES:
@@ -153,6 +164,8 @@ class WarmStartSettings:
                 found["split_batch"] = True
             else:
                 raise ValueError(f"unknown part {tok!r} in warm-start {variant!r}")
+            if len(found) == len(before):  # ohgw-k2-k3, ohgw-normalized-sign: the last would silently win
+                raise ValueError(f"warm-start {variant!r} sets one setting twice (part {tok!r} repeats an earlier one)")
         for key, value in overrides.items():
             if value is None:
                 continue

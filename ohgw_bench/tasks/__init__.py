@@ -110,12 +110,20 @@ def _load(entry_point: str) -> type[Task]:
             f"task module {module_name!r} needs the package {missing!r}: "
             f"install the extra that provides it, e.g. pip install -e '.[all]'"
         ) from None
+    except SyntaxError as e:
+        raise UserError(f"task {entry_point!r}: its module does not parse: {e.msg} ({e.filename}, line {e.lineno})"
+                        ) from None
+    except Exception as e:  # noqa: BLE001 - any error while a user's module runs at import
+        raise UserError(f"task {entry_point!r}: importing its module failed: {type(e).__name__}: {e}") from None
     try:
         cls = getattr(module, attr)
     except AttributeError:
         raise UserError(f"module {module_name!r} has no attribute {attr!r}") from None
     if not (isinstance(cls, type) and issubclass(cls, Task)):
         raise UserError(f"{entry_point!r} is not a subclass of ohgw_bench.tasks.Task")
+    from ohgw_bench.validate import check_adapter_class
+
+    check_adapter_class(cls)  # missing methods or a bad mode: named here, not as "bad options []"
     return cls
 
 
@@ -143,8 +151,6 @@ def validate_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
 
     Imports the adapter's module but loads no data, so ``experiment --dry-run`` can call it.
     """
-    from ohgw_bench.options import validate
-
     task_id, entry_point, fixed = resolve(name)
     return _checked(task_id, _load(entry_point), fixed, options)
 
