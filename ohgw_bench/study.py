@@ -152,7 +152,8 @@ class LogProgress:
     def __init__(self, desc: str, total: float):
         self.desc, self.total, self.n = desc, total, 0.0
         self.start = self.last_print_t = time.time()
-        self._postfix = ""
+        self._postfix = "starting (the first report can take a while: data, first trial)"
+        self._line()
 
     def set_postfix_str(self, s: str, refresh: bool = False) -> None:
         self._postfix = s
