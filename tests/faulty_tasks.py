@@ -59,7 +59,7 @@ class FloatLabelSmoothingDigits(DigitsTask):
         from ohgw_bench.tasks.common import smoothed_cross_entropy
 
         x, y, noise = batch
-        return smoothed_cross_entropy(forward(x + hp["aug_magnitude"] * noise), y, float(hp["label_smoothing"]))
+        return smoothed_cross_entropy(forward(x + hp["aug_magnitude"] * noise), y, float(torch.as_tensor(hp["label_smoothing"]).detach()))
 
 
 class UnseededDropoutDigits(DigitsTask):
