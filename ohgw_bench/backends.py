@@ -319,6 +319,24 @@ class ProcessBackend(LocalBackend):
         self.plans.bind(trial_id)
         super()._schedule(trial_id, {**config, **self.constants, SEED_KEY: self.plans.seed(trial_id)})
 
+    def _prepare_for_schedule(self, num_gpus: int | None = None) -> None:
+        # Syne Tune counts GPUs by writing nvidia-smi's output to ./std.out (the working directory,
+        # outside the study folder); count them here without a file.
+        if num_gpus is None and self.rotate_gpus and self.num_gpus is None:
+            num_gpus = count_gpus()
+        super()._prepare_for_schedule(num_gpus)
+
+
+def count_gpus() -> int:
+    """GPUs listed by ``nvidia-smi --list-gpus`` (0 without it), read from a pipe, not a file."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["nvidia-smi", "--list-gpus"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return len(out.stdout.splitlines()) if out.returncode == 0 else 0
+
 
 def load_trial_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     with open(path) as f:

@@ -441,7 +441,8 @@ def main(argv: list[str] | None = None) -> int:
     for s in summaries:
         print(closing_line(s))
     root = Path(specs[0].results_dir) / specs[0].experiment
-    print(f"analyse with: python -m analysis.nudge {root} --out reports/nudge")
+    # not reports/nudge: that is the committed bundle the README's Findings are generated from
+    print(f"analyse with: python -m analysis.nudge {root} --out nudge-report")
     print(json.dumps({"folders": [s["folder"] for s in summaries]}))
     return 0
 

@@ -315,6 +315,10 @@ def load_study(folder: str | os.PathLike[str]) -> tuple[dict[str, Any], list[dic
 
 STUDY_COLUMNS = ("experiment", "task", "scheduler", "variant", "seed", "study_id", "metric_name", "mode",
                  "tau", "budget", "clock", "complete")
+#: report columns every frame has (docs/results-format.md), empty (NaN/None) where no row carries them,
+#: so that ``df[df.error.notna()]`` works also when no trial failed
+REPORT_COLUMNS = ("seq", "trial_id", "time", "time_wall", "worker_time", "fidelity", "metric", "test_metric",
+                  "status", "decision", "error")
 
 
 def load_results(results_dir: str | os.PathLike[str], include_partial: bool = False) -> Any:
@@ -363,7 +367,11 @@ def load_results(results_dir: str | os.PathLike[str], include_partial: bool = Fa
                 else:
                     row[key] = v
             rows.append(row)
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    for column in (*STUDY_COLUMNS, "path", *REPORT_COLUMNS):
+        if column not in df.columns:
+            df[column] = pd.Series([None] * len(df), dtype=object)
+    return df
 
 
 def export(results_dir: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:

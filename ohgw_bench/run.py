@@ -230,7 +230,7 @@ def _main(argv: list[str] | None) -> int:
     from ohgw_bench.results import dumps
 
     print(human_summary(summary))
-    print(dumps(summary))  # strict JSON: a non-finite number is written as null
+    print(dumps({"status": "complete", **summary}))  # as summary.json; strict JSON: non-finite numbers are null
     sys.stdout.flush()
     return 0
 

@@ -140,6 +140,45 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+#: wall seconds between two progress lines when stderr is a file or a pipe (a log), not a terminal
+LOG_PROGRESS_SECONDS = 10.0
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+class LogProgress:
+    """Progress for a log (Slurm, CI, ``2> log``): a plain line every ``LOG_PROGRESS_SECONDS``
+    of wall time and one at the end, instead of a bar's hundreds of redraws (``--quiet``: none).
+    Offers the part of tqdm's interface the recorder uses."""
+
+    def __init__(self, desc: str, total: float):
+        self.desc, self.total, self.n = desc, total, 0.0
+        self.start = self.last_print_t = time.time()
+        self._postfix = "starting (the first report can take a while: data, first trial)"
+        self._line()
+
+    def set_postfix_str(self, s: str, refresh: bool = False) -> None:
+        self._postfix = s
+
+    def _line(self) -> None:
+        pct = 100.0 * self.n / self.total if self.total else 100.0
+        print(f"{self.desc}: {pct:3.0f}% {self.n:.0f}/{self.total:.0f}s study clock, "
+              f"{time.time() - self.start:.0f} s wall, {self._postfix}", file=sys.stderr, flush=True)
+        self.last_print_t = time.time()
+
+    def refresh(self) -> None:
+        if time.time() - self.last_print_t >= LOG_PROGRESS_SECONDS:
+            self._line()
+
+    def close(self) -> None:
+        self._line()
+
+
 class StudyRecorder:
     """Tuner callback: writes one row per report through results.StudyWriter and shows progress.
 
@@ -170,7 +209,9 @@ class StudyRecorder:
 
     # Syne Tune TunerCallback protocol -------------------------------------------------
     def on_tuning_start(self, tuner: Any) -> None:
-        if self._progress:
+        if self._progress and not _isatty(sys.stderr):
+            self._bar = LogProgress(self.task.id, round(self.budget, 1))
+        elif self._progress:
             from tqdm import tqdm
 
             self._bar = tqdm(total=round(self.budget, 1), unit="s", desc=f"{self.task.id}", file=sys.stderr,

@@ -113,7 +113,10 @@ def check_determinism(task: Task, seed: int = 3, tol: float = 1e-6) -> None:
         task.train(state, f1)
         results.append(task.evaluate(state))
     if not _same(results[0], results[1], (task.metric, task.test_metric), tol):
-        _fail(task, f"two runs with seed {seed} differ: {results[0]} vs {results[1]}")
+        _fail(task, f"two runs with seed {seed} differ: {results[0]} vs {results[1]}; the usual causes: the global "
+                    f"RNG (torch.manual_seed / np.random / random instead of a generator seeded from the trial's "
+                    f"seed), unseeded dropout masks or augmentation, data order (a shuffle without a seeded "
+                    f"generator), or nondeterministic kernels")
 
 
 def check_cost(task: Task) -> None:
@@ -147,6 +150,12 @@ def check_warm_start(task: Task, seed: int = 0) -> dict[str, Any]:
             _fail(task, f"warm-start moved {p.name!r}, which is not movable")
     if task.hypergrad_method in ("autograd", "surrogate") and not record.get("applied"):
         _fail(task, f"{task.hypergrad_method} warm-start was not applied: {record.get('reason')}")
+    unreachable = list(record.get("unreachable") or [])
+    if task.hypergrad_method == "autograd" and unreachable:
+        _fail(task, f"hyperparameter(s) {', '.join(unreachable)} declared grad='autograd' never reach the "
+                    f"lookahead's validation loss (their hyper-gradient does not exist): pass them into the loss "
+                    f"or optimiser as the tensors the hyper-problem gives (float() or .item() cuts the graph), or "
+                    f"declare them grad='finite_difference' or not movable")
     return record
 
 

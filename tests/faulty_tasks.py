@@ -48,3 +48,23 @@ class NaNWarmStartDigits(DigitsTask):
         clean = problem.val_loss
         problem.val_loss = lambda forward, batch: clean(forward, batch) * float("nan")
         return problem
+
+
+class FloatLabelSmoothingDigits(DigitsTask):
+    """Declares label smoothing grad='autograd' but passes it to the loss as a float: the graph is cut,
+    so the hyper-gradient cannot reach it (``check_task`` must fail it)."""
+
+    @staticmethod
+    def train_loss(forward: Any, batch: tuple[torch.Tensor, ...], hp: Mapping[str, Any]) -> torch.Tensor:
+        from ohgw_bench.tasks.common import smoothed_cross_entropy
+
+        x, y, noise = batch
+        return smoothed_cross_entropy(forward(x + hp["aug_magnitude"] * noise), y, float(torch.as_tensor(hp["label_smoothing"]).detach()))
+
+
+class UnseededDropoutDigits(DigitsTask):
+    """Adds noise from the global torch RNG to its evaluation: two runs with one seed differ."""
+
+    def evaluate(self, state: Any) -> dict[str, float]:
+        out = super().evaluate(state)
+        return {k: v + 1e-3 * float(torch.rand(())) for k, v in out.items()}

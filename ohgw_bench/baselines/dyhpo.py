@@ -55,6 +55,23 @@ the raw config and budget, an RBF kernel, exact GP in float64. Everything is see
 ``ctx.seed`` (numpy Generators for proposals, the successive-halving coin and the subsample, a
 forked torch RNG for the network's initial weights), so the same seed gives the same decisions.
 
+Reproducibility across machines. The fit is chaotic in its inputs: 200 Adam steps on a
+non-convex likelihood, continued by later fits, turn a relative change of 1e-7 in the observed
+metrics (what another CPU's float32 training gives) into a change of 1e-3 to 1e-1 in the
+acquisition values within a few dozen decisions, enough to flip the argmax. Three cheap
+measures keep one CPU's decisions on another's (:func:`stable_arithmetic`, :func:`quantize`):
+
+- the metric values the model and EI see are rounded to ``VALUE_DIGITS`` (4) significant
+  digits, so that last-digit differences of the trials' float32 arithmetic do not reach it;
+- fits and predictions run on one torch thread with deterministic algorithms, in float64
+  (the thread count changes how reductions are split);
+- a fit's result is stored at float32 precision, so that last-bit differences of another
+  CPU's float64 kernels do not accumulate over the warm-started refits.
+
+A rounding boundary can still be straddled (then the decisions diverge from there on): with
+inputs perturbed at 1e-7 (``tests/test_dyhpo_repro.py``) most studies keep their decisions,
+where before every one diverged; the README states the measured share.
+
 Departures from the paper and the reference: the successive-halving mix and the capped training
 set come from the reference, not the paper; the incumbent is the best *observed* value (the
 paper's choice; Syne Tune takes the best posterior mean at observed inputs); fresh configs are
@@ -64,7 +81,9 @@ practically never repeats one).
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -88,6 +107,35 @@ OPTIONS = (
     Option("eta", int, 3, "reduction factor of the successive-halving promotions and the thinning buckets", low=2,
            aliases=("reduction_factor",)),
 )
+
+
+#: significant digits of the metric values the surrogate and EI see (see the module docstring)
+VALUE_DIGITS = 4
+
+
+def quantize(values: np.ndarray, digits: int = VALUE_DIGITS) -> np.ndarray:
+    """``values`` rounded to ``digits`` significant digits (NaN and 0 kept): why, see the module docstring."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(values) & (values != 0)
+    out = values.copy()
+    magnitude = np.floor(np.log10(np.abs(values[finite])))
+    scale = 10.0 ** (digits - 1 - magnitude)
+    out[finite] = np.round(values[finite] * scale) / scale
+    return out
+
+
+@contextlib.contextmanager
+def stable_arithmetic() -> Iterator[None]:
+    """One torch thread and deterministic algorithms for the duration (restored after)."""
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
+        torch.set_num_threads(threads)
 
 
 class FeatureExtractor(nn.Module):
@@ -174,6 +222,9 @@ class DeepKernelGP(nn.Module):
             nll.backward()
             optimiser.step()
             loss = float(nll.detach())
+        with torch.no_grad():  # store at float32 precision: see the module docstring
+            for p in self.parameters():
+                p.copy_(p.float().double())
         return loss
 
     @torch.no_grad()
@@ -333,6 +384,7 @@ class DyHPO(TrialScheduler):
         self._x[n] = self._unit(config)
 
     def _record(self, trial_id: int, resource: int, value: float) -> None:
+        value = float(quantize(np.array([value]))[0])
         self.curves[trial_id][resource] = value
         j = self._step_of.get(resource)
         if j is None:
@@ -411,6 +463,10 @@ class DyHPO(TrialScheduler):
         """Refit (from scratch, or a few warm-started steps) if due, and condition on the current data."""
         if self._n_obs == self._conditioned_on:
             return
+        with stable_arithmetic():
+            self._refit_and_condition()
+
+    def _refit_and_condition(self) -> None:
         n = len(self._ids)
         rows, steps = self.training_set()
         scratch = self._n_obs >= self.scratch_growth * self._scratch_on
@@ -419,7 +475,8 @@ class DyHPO(TrialScheduler):
         refit = scratch or grown or due
         if refit:
             observed = self._values[:n][~np.isnan(self._values[:n])]
-            self._scale = (float(observed.mean()), float(observed.std()) or 1.0)
+            # float32 precision, like the fit's result: summation order may differ across CPUs
+            self._scale = (float(np.float32(observed.mean())), float(np.float32(observed.std())) or 1.0)
         shift, scale = self._scale
         inputs = self._inputs(self._x[rows], self._values[rows], steps, shift, scale)
         y = torch.from_numpy((self._values[rows, steps] - shift) / scale)
@@ -450,7 +507,8 @@ class DyHPO(TrialScheduler):
                 if r in self._step_of:
                     values[i, self._step_of[r]] = self._sign * v
         steps = np.array([self._step_of[b] for b in budgets])
-        mean, std = self.model.predict(self._inputs(x, values, steps, shift, scale))
+        with stable_arithmetic():
+            mean, std = self.model.predict(self._inputs(x, quantize(values), steps, shift, scale))
         return self._sign * (mean * scale + shift), std * scale
 
     def best_at(self, budget: int) -> float:
@@ -494,7 +552,8 @@ class DyHPO(TrialScheduler):
         x = np.concatenate([self._x[paused_rows], z])
         cand_values = np.concatenate([values[paused_rows], np.full((n_fresh, len(self.budgets)), np.nan)])
         steps = np.concatenate([last_step[paused_rows] + 1, np.zeros(n_fresh, dtype=np.int64)])
-        mean, std = self.model.predict(self._inputs(x, cand_values, steps, shift, scale))
+        with stable_arithmetic():
+            mean, std = self.model.predict(self._inputs(x, cand_values, steps, shift, scale))
         best = (incumbents(values)[steps] - shift) / scale
         ei = expected_improvement(best, mean, std)
         i = int(np.argmax(ei))

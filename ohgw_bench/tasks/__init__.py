@@ -142,8 +142,15 @@ def resolve(name: str) -> tuple[str, str, dict[str, Any]]:
             return pat.template.format(**kwargs), pat.entry_point, kwargs
     if ":" in name:
         return name, name, {}
-    known = ", ".join(sorted(registry))
-    raise UserError(f"unknown task {name!r}; known tasks: {known} (or module:Class for your own adapter)")
+    import difflib
+
+    names = sorted(registry) + sorted(_aliases)
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    known = ", ".join(f"{t} ({', '.join(registry[t].aliases)})" if registry[t].aliases else t for t in sorted(registry))
+    families = ", ".join(pat.template for pat in _patterns)
+    raise UserError(f"unknown task {name!r}; {hint}known tasks (aliases): {known}; families: {families} "
+                    f"(or module:Class for your own adapter)")
 
 
 def validate_options(name: str, options: dict[str, Any]) -> dict[str, Any]:

@@ -110,6 +110,9 @@ def write_mini_corpus(root: str | os.PathLike[str] | None = None) -> Path:
     stamp_file = root / _STAMP
     if stamp_file.is_file() and stamp_file.read_text().strip() == stamp:
         return root
+    # Said on stderr, so that a study's first seconds at 0% are explained (once per root).
+    print(f"writing the embedded mini corpus (WikiText layout, from CPython's pydoc text) to {root} ...",
+          file=sys.stderr, flush=True)
     root.mkdir(parents=True, exist_ok=True)
     for variant, files in splits.items():
         target = root / variant
@@ -125,6 +128,7 @@ def write_mini_corpus(root: str | os.PathLike[str] | None = None) -> Path:
         f.write(stamp + "\n")
     os.chmod(tmp, 0o644)
     os.replace(tmp, stamp_file)
+    print(f"mini corpus written: {root}", file=sys.stderr, flush=True)
     return root
 
 
