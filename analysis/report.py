@@ -4,8 +4,8 @@
 
 Writes ``OUT/summary.json`` (every number in the tables, the definitions used, warnings,
 excluded studies and the ``findings`` a README generator reads; schema in
-docs/results-format.md), ``OUT/tables/*.tex`` (complete ``table`` floats: booktabs, siunitx)
-and ``*.md``, ``OUT/figures/*.pdf`` (and a ``.png`` of each first page) and
+docs/results-format.md), ``OUT/tables/*.tex`` (complete ``table`` floats: booktabs, graphicx)
+and ``*.md``, ``OUT/figures/*.pdf`` (and a ``.png`` of every page) and
 ``OUT/studies.csv`` (one row per study with the command that reproduces it, see
 :mod:`analysis.export`). Studies are read once, through :func:`ohgw_bench.results.load_records`;
 the maths is in :mod:`ohgw_bench.metrics`.
@@ -706,7 +706,10 @@ def main(argv: list[str] | None = None) -> int:
     for exp, pw in sorted(summary["power"].items()):
         print(f"  {exp}: {pw['min_pairs']}-{pw['max_pairs']} informative seed pairs, Holm families of up to "
               f"{pw['tests_per_family']}; significance needs at least {pw['seeds_needed']} seed pairs"
-              + (" (NOT attainable here)" if pw["underpowered"] else ""))
+              + (" (NOT attainable here)" if not pw["significance_attainable"] else "")
+              + (f"; power for a true {pw['effect']:.0%} reduction vs none: median {pw['power_median']:.0%} "
+                 f"({pw['n_powered']}/{pw['n_comparisons']} comparisons at 80% or more)"
+                 if pw["n_comparisons"] else ""))
     print(f"tables:  {out / 'tables'} ({len(summary['files']['tables'])} files)")
     print(f"figures: {out / 'figures'} ({len(summary['files']['figures'])} files)")
     print(f"studies: {out / 'studies.csv'}")

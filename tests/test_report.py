@@ -343,7 +343,7 @@ def test_summary_holds_table_numbers(closed_form: Path, closed_analysis: dict, t
     assert not (out / "figures").exists() and summary["files"]["figures"] == []
     md = (out / "tables" / "t_tau.md").read_text()
     assert "| toy-v1 | s1 | none | 0.500 | 6 | 83 | 70.0 | 60.0 | 90.0 |" in md
-    tex = (out / "tables" / "criteria.tex").read_text()
+    tex = (out / "tables" / "status.tex").read_text()
     assert "\\toprule" in tex and "\\bottomrule" in tex and "inconclusive" in tex
 
 
