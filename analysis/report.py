@@ -476,7 +476,7 @@ def analyse(results_dir: str | Path) -> dict[str, Any]:
         resolution = metrics.metric_resolution(np.concatenate([_col(s.valid, "metric") for s in ss]))
         entry: dict[str, Any] = {
             "experiment": key[0], "task": key[1], "scheduler": key[2], "task_id": task.get("id"),
-            "metric": task.get("metric"), "mode": ss[0].mode,
+            "metric": task.get("metric"), "test_metric": task.get("test_metric"), "mode": ss[0].mode,
             "tau": ss[0].tau, "budget": ss[0].budget, "clock": ss[0].clock,
             "auc_refs": {"best": refs[(key[0], key[1])][0], "worst_first": refs[(key[0], key[1])][1]},
             "methods": {v: _method_summary([s for s in ss if s.variant == v]) for v in variants},

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis import report
+from analysis import figures, report
 from ohgw_bench import results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -399,7 +399,7 @@ def assert_not_blank(pdf: Path) -> None:
     assert img.var() > 50.0, f"{pdf.name}: first page looks blank (variance {img.var():.1f})"
 
 
-TABLES = ("t_tau", "paired", "scores", "overhead", "kl", "criteria", "verdict")
+TABLES = ("t_tau", "paired", "paired_scores", "scores", "overhead", "kl", "criteria", "status", "verdict")
 
 
 def test_report_end_to_end(grid_results: Path, tmp_path: Path) -> None:
@@ -425,12 +425,22 @@ def test_report_end_to_end(grid_results: Path, tmp_path: Path) -> None:
     for t in summary["tuples"]:
         assert set(t["methods"]) == {"none", "ohgw", "random"}
         assert all(m["n_seeds"] == 5 for m in t["methods"].values())
-    for name in ("best_so_far", "t_tau", "survival", "gradnorm_benefit", "hp_distributions",
-                 "eta_sensitivity", "transfer"):
+    for name in figures.FIGURES:
         assert_not_blank(out / "figures" / f"{name}.pdf")
     assert summary["transfer"]["eta_h"] == pytest.approx(1e-3)
     assert summary["eta_sweeps"] == []
     assert set(summary["figure_numbers"]["gradnorm_benefit"]) == {"ohgw", "random"}
+    # a PNG of every PDF page, listed in the summary; one panel per tuple, so one page per arm group here
+    pngs = sorted(p.name for p in (out / "figures").glob("*.png"))
+    assert "t_tau.png" in pngs and "hp_distributions.png" not in pngs
+    assert all(f"figures/{n}" in summary["files"]["figures"] for n in pngs)
+    for name in figures.FIGURES:
+        import pypdfium2 as pdfium
+
+        doc = pdfium.PdfDocument(str(out / "figures" / f"{name}.pdf"))
+        pages = len(doc)
+        doc.close()
+        assert len([n for n in pngs if n == f"{name}.png" or n.startswith(f"{name}-p")]) == pages, name
 
 
 def test_eta_sweep_figure(tmp_path: Path, no_fsync: None) -> None:
@@ -496,6 +506,5 @@ def test_minimal_columns_and_empty_studies(tmp_path: Path, no_fsync: None) -> No
     assert summary["verdicts"]["ohgw"]["status"] == "not applicable"
     for name in TABLES:
         assert (out / "tables" / f"{name}.md").exists()
-    for name in ("best_so_far", "t_tau", "survival", "gradnorm_benefit", "hp_distributions",
-                 "eta_sensitivity", "transfer"):
+    for name in figures.FIGURES:
         assert_not_blank(out / "figures" / f"{name}.pdf")
