@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shutil
 import sys
 from collections import Counter
 from pathlib import Path
@@ -59,7 +60,7 @@ DEFINITIONS = {
     "criteria": "per comparison, each criterion met / failed / undecided / not measured: T@tau met when the paired median ratio <= 0.85 with Holm p < 0.05, failed when its 95% interval lies wholly above 0.85; final score: relative drop of the median final validation score, its 90% paired bootstrap interval against the 0.2% margin (met wholly at or below, failed wholly above, else undecided; final_below_resolution when 0.2% of the score is finer than the metric's resolution); std of T@tau: inflation's 90% bootstrap interval against +10% the same way; compute: overhead share <= 3%; memory: extra peak memory <= 10%; a criterion without data is not measured, never failed",
     "status": "first rule that applies: not applicable (the warm-start never ran); inconclusive (too few seeds: best attainable Holm p >= 0.05 with the informative pairs, or vanilla reaches tau in fewer than half its seeds); holds (every criterion met); inconclusive (underpowered: computed power < 80% for a true 20% reduction, unless T@tau failed); does not hold (a criterion failed); inconclusive (a criterion undecided or not measured). status_t_tau: the same rules on T@tau alone; status_cost: compute and memory alone",
     "verdict": "per arm vs none, from each tuple's status (verdicts), T@tau alone (verdicts_t_tau) or cost alone (verdicts_cost): holds when >= 75% of the applicable tuples hold; inconclusive when that is still reachable counting inconclusive tuples; does not hold otherwise",
-    "power": "per comparison, the probability that the T@tau criterion is met (median ratio <= 0.85 and signed-rank p < alpha/m, the first Holm step) if the true ratio were 0.80, simulated (400 draws, seed 0) from the observed log ratios centred on their mean and shifted to log 0.8; 0 when p < alpha/m is not attainable; censoring not re-simulated. power.underpowered: the median power over comparisons vs none < 80% (or significance not attainable)",
+    "power": "per comparison, the probability that the T@tau criterion is met (median ratio <= 0.85 and signed-rank p < alpha/m, the first Holm step) if the true ratio were 0.80, simulated (400 draws, seed 0) from the observed log ratios centred on their median and shifted to log 0.8; 0 when p < alpha/m is not attainable; censoring not re-simulated. power.underpowered: the median power over comparisons vs none < 80% (or significance not attainable)",
     "shared_proposals": "per comparison, the median over seed pairs of the trials (matched by trial id) whose proposed (pre-warm-start) config is the same in both arms, beside the median trial count: where few are shared (DyHPO, BO) the seed pairing is largely nominal",
     "benefit": "a trial's metric at its highest fidelity ranked among the trials of the same study with a report at that fidelity, mapped to [0, 1] with 1 = best",
     "survival": "fraction of a study's trials whose highest reported fidelity reaches each level; median over seeds",
@@ -461,6 +462,29 @@ def analyse(results_dir: str | Path) -> dict[str, Any]:
         valid = s.valid
         s.m["auc"] = metrics.normalized_auc(_col(valid, "time"), _col(valid, "metric"), s.mode, s.budget,
                                             best_ref, worst_ref)
+    return _analyse_studies(studies, warns, excluded, str(results_dir), refs)
+
+
+def analyse_csv(csv_path: str | Path) -> dict[str, Any]:
+    """The report from a bundle's ``studies.csv`` alone (one row per study, see
+    :mod:`analysis.studies_csv`): every per-study number the tables and T@tau figures need,
+    without the report rows. What needs the rows is left out and said so (best-so-far curves,
+    survival per rung, incumbent configs and so the bias test, hyper-gradient norms); the metric
+    resolution comes from the studies' final scores instead of every report."""
+    from analysis import studies_csv
+
+    studies, warns = studies_csv.read_studies(Path(csv_path))
+    warns.append("analysed from studies.csv alone: no best-so-far curves, survival per rung, bias test "
+                 "(incumbent configs) or hyper-gradient norms; metric resolution from the final scores")
+    refs = {(s.experiment, s.task): (math.nan, math.nan) for s in studies}
+    return _analyse_studies(studies, warns, [], str(csv_path), refs)
+
+
+def _analyse_studies(studies: list[Study], warns: list[str], excluded: list[dict[str, Any]], source: str,
+                     refs: dict[tuple[str, str], tuple[float, float]]) -> dict[str, Any]:
+    """The tuples, comparisons, criteria and verdicts of studies whose ``m`` is filled."""
+    if not studies:
+        raise NoResults(f"no complete studies in {source}")
     groups: dict[tuple[str, str, str], list[Study]] = {}
     for s in studies:
         groups.setdefault(s.tuple_key, []).append(s)
@@ -473,7 +497,8 @@ def analyse(results_dir: str | Path) -> dict[str, Any]:
             warns.append(f"{'/'.join(key)}: studies used different budgets {budgets}; comparisons censor each pair at its baseline's")
         variants = sorted({s.variant for s in ss}, key=lambda v: (v != VANILLA, v))
         task = ss[0].record.task_info
-        resolution = metrics.metric_resolution(np.concatenate([_col(s.valid, "metric") for s in ss]))
+        resolution = metrics.metric_resolution(np.concatenate([_col(s.valid, "metric") for s in ss])) \
+            if any(len(s.rows) for s in ss) else metrics.metric_resolution([s.m["final"] for s in ss])
         entry: dict[str, Any] = {
             "experiment": key[0], "task": key[1], "scheduler": key[2], "task_id": task.get("id"),
             "metric": task.get("metric"), "test_metric": task.get("test_metric"), "mode": ss[0].mode,
@@ -491,7 +516,7 @@ def analyse(results_dir: str | Path) -> dict[str, Any]:
             entry["comparisons"][comparison_name(v, bname)] = cmp_
             if bname == VANILLA:
                 entry["kl"][v] = _kl_rows(ss, v)
-        entry["curves"] = curves_for_tuple(ss)
+        entry["curves"] = curves_for_tuple(ss) if any(len(s.valid) for s in ss) else {}
         entry["survival"] = _survival(ss)
         tuples.append(entry)
     power = _holm_and_criteria(tuples)
@@ -505,7 +530,7 @@ def analyse(results_dir: str | Path) -> dict[str, Any]:
                          f"to detect a true {pw['effect']:.0%} T@tau reduction against none after Holm; below "
                          f"{metrics.CRITERIA['power']:.0%}, so criteria that are not met read inconclusive")
     verdicts = _verdicts(tuples)
-    return {"results_dir": str(results_dir), "n_studies": len(studies), "definitions": DEFINITIONS,
+    return {"results_dir": source, "n_studies": len(studies), "definitions": DEFINITIONS,
             "thresholds": dict(metrics.CRITERIA), "tuples": tuples, "verdicts": verdicts,
             "verdicts_t_tau": _verdicts(tuples, "status_t_tau"), "verdicts_cost": _verdicts(tuples, "status_cost"),
             "findings": findings(tuples), "power": power, "warnings": warns, "excluded": excluded,
@@ -670,7 +695,13 @@ def write_report(analysis: dict[str, Any], out: Path, with_figures: bool = True)
     analysis["transfer"] = transfer(analysis)
     table_files = tables.write_all(analysis, out / "tables")
     figure_files = figures.write_all(analysis, out / "figures") if with_figures else []
-    csv_path = studies_csv.write_csv(analysis["studies"], out / "studies.csv", Path(analysis["results_dir"]))
+    src = Path(analysis["results_dir"])
+    csv_path = out / "studies.csv"
+    if src.is_file():  # rebuilt from a studies.csv: that file is the bundle's, byte for byte
+        if src.resolve() != csv_path.resolve():
+            shutil.copyfile(src, csv_path)
+    else:
+        csv_path = studies_csv.write_csv(analysis["studies"], csv_path, src if src.is_dir() else None)
     summary = {k: v for k, v in analysis.items() if k != "studies"}
     summary["tables"] = {name: recs for name, recs in analysis["table_records"].items()}
     summary.pop("table_records", None)
@@ -685,12 +716,14 @@ def write_report(analysis: dict[str, Any], out: Path, with_figures: bool = True)
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis.report", description=__doc__.splitlines()[0])
-    parser.add_argument("results_dir")
+    parser.add_argument("results_dir", help="results folder, or a bundle's studies.csv (with --from-csv)")
+    parser.add_argument("--from-csv", action="store_true",
+                        help="RESULTS_DIR is a studies.csv: rebuild what its per-study rows allow (no curves, no bias test)")
     parser.add_argument("--out", required=True, help="output folder for summary.json, tables/, figures/, studies.csv")
     parser.add_argument("--no-figures", action="store_true", help="write tables, studies.csv and summary.json only")
     args = parser.parse_args(argv)
     try:
-        analysis = analyse(args.results_dir)
+        analysis = analyse_csv(args.results_dir) if args.from_csv else analyse(args.results_dir)
     except (NoResults, UserError) as e:
         print(f"analysis.report: {e}", file=sys.stderr)
         return 2

@@ -333,3 +333,29 @@ def test_long_tex_tables_split_by_task_and_tau_decimals_are_one_per_column() -> 
     assert "\\resizebox" not in tables.to_latex(recs[:3], cols, "cap", "lab")
     wide = [tables.Column(f"a long column header number {k}", lambda r: r["tau"], "num") for k in range(8)]
     assert "\\resizebox{\\linewidth}{!}{%" in tables.to_latex(recs[:3], wide, "cap", "lab")
+
+
+def test_report_rebuilt_from_studies_csv_matches_the_folders(tmp_path: Path) -> None:
+    """issue 23: the published bundle is rebuilt from its studies.csv with the fixed analysis."""
+    write_arm(tmp_path / "res", "none", [40.0, 55.0, None, 60.0, 45.0, 70.0])
+    write_arm(tmp_path / "res", "ohgw", [30.0, 45.0, 70.0, None, 35.0, 52.0])
+    out = tmp_path / "out"
+    assert report.main([str(tmp_path / "res"), "--out", str(out), "--no-figures"]) == 0
+    direct = json.loads((out / "summary.json").read_text())
+    again = tmp_path / "again"
+    assert report.main([str(out / "studies.csv"), "--from-csv", "--out", str(again)]) == 0
+    rebuilt = json.loads((again / "summary.json").read_text())
+    assert (again / "studies.csv").read_bytes() == (out / "studies.csv").read_bytes()
+    (a,), (b,) = direct["tuples"], rebuilt["tuples"]
+    for arm in ("none", "ohgw"):
+        assert a["methods"][arm]["t_tau"] == b["methods"][arm]["t_tau"]
+    ca, cb = a["comparisons"]["ohgw vs none"], b["comparisons"]["ohgw vs none"]
+    assert ca["t_tau_ratio"] == cb["t_tau_ratio"] and ca["status"] == cb["status"]
+    assert ca["criteria"]["outcome"] == cb["criteria"]["outcome"]
+    assert any("studies.csv alone" in w for w in rebuilt["warnings"])
+    assert (again / "figures" / "t_tau.png").stat().st_size > 0
+    # a file that is not a studies.csv: one clear line, exit 2, nothing written
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    assert report.main([str(bad), "--from-csv", "--out", str(tmp_path / "none")]) == 2
+    assert not (tmp_path / "none").exists()
