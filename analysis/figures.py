@@ -104,6 +104,17 @@ def _text_page(pdf: PdfPages, title: str, text: str) -> None:
     _save(pdf, fig)
 
 
+def _suptitle(fig: Any, text: str, fontsize: float = 10) -> int:
+    """A figure title wrapped to the figure's width (about 11 characters per inch at 10 pt);
+    returns the number of lines, for the layout's top margin."""
+    import textwrap
+
+    width = max(30, int(fig.get_figwidth() * 11 * 10 / fontsize))
+    lines = textwrap.wrap(text, width)
+    fig.suptitle("\n".join(lines), fontsize=fontsize)
+    return len(lines)
+
+
 def _grid(n: int) -> tuple[Any, np.ndarray]:
     cols = min(MAX_COLS, max(n, 1))
     rows = math.ceil(max(n, 1) / cols)
@@ -140,9 +151,10 @@ def _paged(analysis: dict[str, Any], pdf: PdfPages, title: str, draw: Callable[[
             ax.tick_params(labelsize=7)
             ax.grid(alpha=0.3)
         page = f" (arms page {k} of {len(groups)})" if len(groups) > 1 else ""
-        fig.suptitle(title + page, fontsize=10)
+        n_lines = _suptitle(fig, title + page)
         _legend(fig, arms, col, extra)
-        fig.tight_layout(rect=(0, 0.06, 1, 0.97))
+        top = 1.0 - 0.045 * n_lines * 3.8 / fig.get_figheight()
+        fig.tight_layout(rect=(0, 0.07 * 3.8 / fig.get_figheight(), 1, top))
         _save(pdf, fig)
 
 
@@ -332,9 +344,9 @@ def gradnorm_benefit(analysis: dict[str, Any], pdf: PdfPages) -> None:
             ax.set_ylabel("rank among rung peers\n(1 = best)", fontsize=7)
             ax.tick_params(labelsize=7)
             ax.grid(alpha=0.3)
-        fig.suptitle(f"{v}: hyper-gradient size vs the trial's eventual rank (association with config quality, "
-                     f"not the nudge's effect)", fontsize=10)
-        fig.tight_layout(rect=(0, 0, 1, 0.95))
+        n_lines = _suptitle(fig, f"{v}: hyper-gradient size vs the trial's eventual rank (association with config "
+                                 f"quality, not the nudge's effect)")
+        fig.tight_layout(rect=(0, 0, 1, 1.0 - 0.045 * n_lines * 3.8 / fig.get_figheight()))
         _save(pdf, fig)
 
 
