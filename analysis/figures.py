@@ -198,6 +198,10 @@ def t_tau(analysis: dict[str, Any], pdf: PdfPages) -> None:
 
 
 def _best_so_far(analysis: dict[str, Any], pdf: PdfPages, test: bool) -> None:
+    if not any((t.get("curves") or {}).get("time") for t in analysis["tuples"]):
+        _text_page(pdf, "best-so-far curves", "no report rows in this analysis\n(a report rebuilt from "
+                   "studies.csv alone has no curves)")
+        return
     col = colors(sorted({m for t in analysis["tuples"] for m in t["methods"]}))
 
     def draw(ax: Any, t: dict[str, Any], arms: list[str]) -> None:
@@ -237,6 +241,10 @@ def best_so_far_test(analysis: dict[str, Any], pdf: PdfPages) -> None:
 
 
 def survival(analysis: dict[str, Any], pdf: PdfPages) -> None:
+    if not any(t["survival"]["levels"] for t in analysis["tuples"]):
+        _text_page(pdf, "survival per rung", "no fidelity levels reported\n(a report rebuilt from "
+                   "studies.csv alone has no trial rows)")
+        return
     col = colors(sorted({m for t in analysis["tuples"] for m in t["methods"]}))
 
     def draw(ax: Any, t: dict[str, Any], arms: list[str]) -> None:
@@ -266,9 +274,10 @@ def hp_shift(analysis: dict[str, Any], pdf: PdfPages) -> None:
     """The bias test as a forest plot: per hyperparameter, the shift of the chosen configs' mean
     (arm - none, fraction of the range) with its bootstrap interval and the equivalence margin."""
     th = metrics.CRITERIA
-    tuples = [t for t in analysis["tuples"] if t["kl"]]
+    tuples = [t for t in analysis["tuples"] if any(t["kl"].values())]
     if not tuples:
-        _text_page(pdf, "hyperparameter bias", "no arm compared with none, or no search space recorded")
+        _text_page(pdf, "hyperparameter bias", "no chosen configs to compare: no arm compared with none,\n"
+                   "no search space recorded, or a report rebuilt from studies.csv alone")
         return
     col = colors(sorted({m for t in analysis["tuples"] for m in t["methods"]}))
 

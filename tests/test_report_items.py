@@ -359,3 +359,22 @@ def test_report_rebuilt_from_studies_csv_matches_the_folders(tmp_path: Path) -> 
     bad.write_text("a,b\n1,2\n")
     assert report.main([str(bad), "--from-csv", "--out", str(tmp_path / "none")]) == 2
     assert not (tmp_path / "none").exists()
+
+
+def test_shared_base_proposals_are_counted_per_seed_pair() -> None:
+    """issue 23: under DyHPO only the first few proposals coincide across arms; the report says how many."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    def arm(values: list[float]) -> SimpleNamespace:
+        return SimpleNamespace(trials=pd.DataFrame({"proposed.lr": values, "proposed.wd": [0.1] * len(values)},
+                                                   index=range(len(values))))
+
+    same = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    drift = [0.1, 0.2, 0.9, 0.8, 0.7]  # two shared, then the model-based proposals part ways
+    out = report._shared_proposals([arm(same), arm(same)], [arm(same), arm(drift)])
+    assert out["n_pairs"] == 2 and out["min_shared"] == 2
+    assert out["median_shared"] == 4.0 and out["median_trials"] == 5.5
+    assert math.isnan(report._shared_proposals([SimpleNamespace(trials=pd.DataFrame())],
+                                               [arm(same)])["median_shared"])
