@@ -75,7 +75,7 @@ def _pairs(row: Mapping[str, Any]) -> str:
     """Pairs actually used, with the exact ties among them (and the shared base proposals, where
     the arms' schedulers proposed different configs for most trials)."""
     used, ties = row.get("n_used", row.get("n_pairs", "–")), row.get("n_ties")
-    text = f"{used}" + (f" ({ties} ties)" if ties is not None else "")
+    text = f"{used}" + (f" ({ties} tie{'' if ties == 1 else 's'})" if ties is not None else "")
     shared, trials = row.get("shared_proposals"), row.get("trials_per_study")
     if shared is not None and trials and shared < 0.5 * trials:
         text += f"; {shared:.0f}/{trials:.0f} proposals shared"
