@@ -378,3 +378,13 @@ def test_shared_base_proposals_are_counted_per_seed_pair() -> None:
     assert out["median_shared"] == 4.0 and out["median_trials"] == 5.5
     assert math.isnan(report._shared_proposals([SimpleNamespace(trials=pd.DataFrame())],
                                                [arm(same)])["median_shared"])
+
+
+def test_one_seed_smoke_report_reads_inconclusive(tmp_path: Path) -> None:
+    """issue 23: a one-seed report printed "does not hold" where the seeds cannot decide."""
+    write_arm(tmp_path, "none", [40.0], summary={"peak_rss_bytes": 200e6})
+    write_arm(tmp_path, "ohgw", [80.0], summary={"peak_rss_bytes": 260e6})  # slower and heavier
+    (t,) = report.analyse(tmp_path)["tuples"]
+    c = t["comparisons"]["ohgw vs none"]
+    assert c["criteria"]["too_few_seeds"] and c["status"] == "inconclusive"
+    assert c["status_t_tau"] == "inconclusive" and c["status_cost"] == "does not hold"
