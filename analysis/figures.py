@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
-from analysis.common import VANILLA, Study, _col, clock_unit, hp_values  # noqa: E402
+from analysis.common import VANILLA, Study, _col, clock_unit  # noqa: E402
 from ohgw_bench import metrics  # noqa: E402
 
 FIGURES = ("t_tau", "best_so_far", "best_so_far_test", "survival", "hp_shift", "gradnorm_benefit",
