@@ -191,7 +191,7 @@ def t_tau(analysis: dict[str, Any], pdf: PdfPages) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
         ax.set_xlabel(f"study clock ({clock_unit(t['clock'])})", fontsize=8)
         ax.set_ylabel(f"seeds not yet at tau = {t['tau']:g}", fontsize=8)
-        ax.legend(fontsize=6, loc="upper right", title="reached, KM median", title_fontsize=6)
+        ax.legend(fontsize=6, loc="best", title="reached, KM median", title_fontsize=6)
 
     _paged(analysis, pdf, "Time to tau: Kaplan-Meier estimate of the fraction of seeds that have not reached tau "
            "(ticks = censored at the budget)", draw)

@@ -211,7 +211,7 @@ def columns(multi_exp: bool, unit: str) -> dict[str, list[Column]]:
                   Column("KM Q25", lambda r: r["q25"], "num"),
                   Column("KM Q75", lambda r: r["q75"], "num")],
         "paired": [*comp,
-                   Column("Pairs", lambda r: r["pairs"], "int"),
+                   Column("Pairs used", lambda r: r["used"], "int"),
                    Column("Ties", lambda r: r["ties"], "int"),
                    Column("Both cens.", lambda r: r["both_censored"], "int"),
                    Column("Median ratio [95% CI]", _tri("ratio", "ci_low", "ci_high"), "ci", 2),
