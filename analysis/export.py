@@ -5,8 +5,9 @@
 The report writes the same file into its bundle. Columns: experiment, task (the folder's task
 level), scheduler, variant, seed, reached_tau, t_tau (null if not reached), auc, best_metric,
 best_test_metric (within the budget), warm_start_share (S/W, as summary.json), trials, reports,
-budget, tau, clock, peak_rss_bytes, ended, study (folder, relative to the results dir) and
-command. ``command`` is the ``python -m ohgw_bench.run`` line rebuilt from study.json's frozen
+budget, tau, clock, peak_rss_bytes, ended, study (folder, relative to the results dir),
+command, and the task's metric, test_metric and mode (what ``python -m analysis.report
+studies.csv --from-csv`` needs to rebuild a report from this file alone). ``command`` is the ``python -m ohgw_bench.run`` line rebuilt from study.json's frozen
 spec (task and its options, scheduler and its options, warm-start settings, backend, workers,
 budget and tau as given, seed, failure limits, experiment, results dir); run alone it gives the
 same best_metric and t_tau. Options left at null in the spec (the task's default budget or tau)

@@ -1,9 +1,15 @@
-"""The report's figures: one PDF per kind, one page per (experiment, task, scheduler) tuple,
-and a PNG of each kind's first page (for a README).
+"""The report's figures: one PDF per kind, and a PNG of every page (``<kind>.png`` for the first,
+``<kind>-p<k>.png`` for page k), so each figure a README shows is a whole figure.
 
-Figures draw what the tables report: curves stop at the budget (reports after it are not in
-``Study.valid``), and T@tau is drawn as Kaplan-Meier curves, the estimate behind the tables'
-medians.
+Layout: one panel per (experiment, task, scheduler) tuple on a grid, at most four arms per
+panel (:data:`ARMS_PER_PAGE`): vanilla plus up to three others per page, the rest on companion
+pages, each arm in the same colour on every page. Figures draw what the tables report: curves
+stop at the budget (reports after it are not in ``Study.valid``); T@tau is drawn as Kaplan-Meier
+curves, whose median (:func:`ohgw_bench.metrics.km_median`) is the one median of every table and
+figure; ratios are drawn on a log axis centred on 1, always with their 95% bootstrap interval.
+The study clock is the only time axis (wall clocks of a loaded, instrumented machine are not
+evidence of anything). Axes start at their natural origin (0 for times and fractions) unless a
+log axis is used.
 
 A figure whose data is absent from the results (no eta_h sweep, no hyper-gradient records)
 is still written, as a page that says what is missing, so the set of files is always the same.
@@ -12,7 +18,7 @@ is still written, as a page that says what is missing, so the set of files is al
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,13 +30,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
-from analysis.common import AXES, VANILLA, Study, _col, clock_unit, hp_values  # noqa: E402
+from analysis.common import VANILLA, Study, _col, clock_unit  # noqa: E402
 from ohgw_bench import metrics  # noqa: E402
 
-FIGURES = ("best_so_far", "t_tau", "survival", "gradnorm_benefit", "hp_distributions",
+FIGURES = ("t_tau", "best_so_far", "best_so_far_test", "survival", "hp_shift", "gradnorm_benefit",
            "eta_sensitivity", "transfer")
+#: arms per panel: vanilla and up to three others
+ARMS_PER_PAGE = 4
+#: the order arms are grouped onto pages: the headline arms first, then their controls
+ARM_ORDER = ("ohgw-normalized", "ohgw", "sham", "random-normalized", "prior-normalized", "sham-normalized",
+             "random", "prior")
+PANEL_W, PANEL_H, MAX_COLS = 3.4, 2.7, 4
 
 
 def colors(methods: list[str]) -> dict[str, Any]:
@@ -42,8 +54,23 @@ def colors(methods: list[str]) -> dict[str, Any]:
     return out
 
 
-def _title(t: dict[str, Any]) -> str:
-    return f"{t['task']} / {t['scheduler']}  ({t['experiment']})"
+def arm_groups(methods: list[str] | set[str], per_page: int = ARMS_PER_PAGE) -> list[list[str]]:
+    """Arms split into pages of at most ``per_page``: vanilla on every page, the others in
+    :data:`ARM_ORDER` then alphabetical order."""
+    others = sorted({m for m in methods if m != VANILLA},
+                    key=lambda m: (ARM_ORDER.index(m) if m in ARM_ORDER else len(ARM_ORDER), m))
+    lead = [VANILLA] if VANILLA in methods else []
+    k = per_page - len(lead)
+    pages = [lead + others[i:i + k] for i in range(0, len(others), k)]
+    return pages or [lead]
+
+
+def _label(t: dict[str, Any]) -> str:
+    return f"{t['task']} / {t['scheduler']}" + (f" ({t['experiment']})" if t.get("_multi_exp") else "")
+
+
+def _metric(t: dict[str, Any]) -> str:
+    return str(t.get("metric") or "validation metric")
 
 
 @contextmanager
@@ -52,16 +79,19 @@ def _pdf(path: Path) -> Iterator[PdfPages]:
         yield pdf
 
 
-_PNG: dict[str, Any] = {"path": None}
+_PNG: dict[str, Any] = {"stem": None, "page": 0, "written": []}
 
 
 def _save(pdf: PdfPages, fig: Any) -> None:
-    """Add a page; the first page of each kind is also written as PNG (for a README)."""
+    """Add a page to the PDF and write the same page as a PNG (``<kind>.png``, ``<kind>-p2.png``, ...)."""
     pdf.savefig(fig)
-    if _PNG["path"] is not None:
-        fig.savefig(_PNG["path"], dpi=100)
-        _PNG["written"].append(_PNG["path"])
-        _PNG["path"] = None
+    stem = _PNG["stem"]
+    if stem is not None:
+        _PNG["page"] += 1
+        k = _PNG["page"]
+        path = stem.with_name(stem.name + (".png" if k == 1 else f"-p{k}.png"))
+        fig.savefig(path, dpi=110)
+        _PNG["written"].append(path)
     plt.close(fig)
 
 
@@ -74,207 +104,259 @@ def _text_page(pdf: PdfPages, title: str, text: str) -> None:
     _save(pdf, fig)
 
 
-def best_so_far(analysis: dict[str, Any], pdf: PdfPages) -> None:
-    for t in analysis["tuples"]:
-        curves = t["curves"]
-        col = colors(list(t["methods"]))
-        fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
-        panels = [(a, AXES[a], False) for a in AXES] + [("time", AXES["time"], True)]
-        for ax, (axis, xlabel, test) in zip(axes.flat, panels):
-            if axis not in curves:
-                ax.text(0.5, 0.5, f"no {xlabel} data", ha="center", va="center", transform=ax.transAxes)
-                ax.set_axis_off()
-                continue
-            grid = np.asarray(curves[axis]["grid"])
-            for m, band in curves[axis]["methods"].items():
-                b = band["test"] if test else band
-                med = np.asarray(b["median"], dtype=float)
-                n = t["methods"][m]["n_seeds"]
-                ax.plot(grid, med, color=col[m], label=f"{m} (n={n})", drawstyle="steps-post")
-                ax.fill_between(grid, np.asarray(b["q25"], dtype=float), np.asarray(b["q75"], dtype=float),
-                                color=col[m], alpha=0.2, step="post", linewidth=0)
-            if not test and np.isfinite(t["tau"]):
-                ax.axhline(t["tau"], color="grey", linestyle="--", linewidth=1)
-                ax.annotate(f"tau = {t['tau']:g}", xy=(0.99, t["tau"]), xycoords=("axes fraction", "data"),
-                            ha="right", va="bottom", fontsize=8, color="grey")
-            ax.set_xlabel(xlabel)
-            ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
-            ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4), useOffset=False)
-            ax.set_ylabel("incumbent's test metric" if test else f"best-so-far validation ({t['mode']})")
-            ax.set_title("test metric of the incumbent" if test else f"best-so-far vs {xlabel}", fontsize=10)
+def _suptitle(fig: Any, text: str, fontsize: float = 10) -> int:
+    """A figure title wrapped to the figure's width (about 11 characters per inch at 10 pt);
+    returns the number of lines, for the layout's top margin."""
+    import textwrap
+
+    width = max(30, int(fig.get_figwidth() * 11 * 10 / fontsize))
+    lines = textwrap.wrap(text, width)
+    fig.suptitle("\n".join(lines), fontsize=fontsize)
+    return len(lines)
+
+
+def _grid(n: int) -> tuple[Any, np.ndarray]:
+    cols = min(MAX_COLS, max(n, 1))
+    rows = math.ceil(max(n, 1) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(PANEL_W * cols, PANEL_H * rows + 1.1), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_axis_off()
+    return fig, axes
+
+
+def _legend(fig: Any, arms: list[str], col: dict[str, Any], extra: list[tuple[Any, str]] | None = None) -> None:
+    handles = [plt.Line2D([], [], color=col[m], linewidth=2) for m in arms]
+    labels = list(arms)
+    for h, lab in extra or []:
+        handles.append(h)
+        labels.append(lab)
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 6), fontsize=8, frameon=False)
+
+
+def _paged(analysis: dict[str, Any], pdf: PdfPages, title: str, draw: Callable[[Any, dict[str, Any], list[str]], None],
+           extra: list[tuple[Any, str]] | None = None) -> None:
+    """One page per arm group; on each page one panel per tuple, drawn by ``draw(ax, tuple, arms)``."""
+    tuples = analysis["tuples"]
+    multi = len({t["experiment"] for t in tuples}) > 1
+    methods = sorted({m for t in tuples for m in t["methods"]})
+    col = colors(methods)
+    groups = arm_groups(methods)
+    for k, arms in enumerate(groups, 1):
+        fig, axes = _grid(len(tuples))
+        for ax, t in zip(axes.flat, tuples):
+            t = {**t, "_multi_exp": multi}
+            present = [m for m in arms if m in t["methods"]]
+            draw(ax, t, present)
+            ax.set_title(_label(t), fontsize=8)
+            ax.tick_params(labelsize=7)
             ax.grid(alpha=0.3)
-        axes.flat[0].legend(fontsize=8, title="method", title_fontsize=8)
-        fig.suptitle(f"{_title(t)}: median over seeds, band = IQR")
-        fig.tight_layout()
+        page = f" (arms page {k} of {len(groups)})" if len(groups) > 1 else ""
+        n_lines = _suptitle(fig, title + page)
+        _legend(fig, arms, col, extra)
+        top = 1.0 - 0.045 * n_lines * 3.8 / fig.get_figheight()
+        fig.tight_layout(rect=(0, 0.07 * 3.8 / fig.get_figheight(), 1, top))
         _save(pdf, fig)
 
 
 def t_tau(analysis: dict[str, Any], pdf: PdfPages) -> None:
-    """Kaplan-Meier curves of the fraction of seeds that have not yet reached tau, per arm.
+    """Kaplan-Meier curves of the fraction of seeds not yet at tau, per arm and tuple.
 
-    The curve crosses 0.5 at the tables' KM median; censored studies (never reached) are ticks
-    at the budget, so arms with more censoring look worse, as they are.
+    The curve crosses 0.5 at the tables' KM median (the legend's number); censored studies
+    (never reached) are ticks at the budget, so arms with more censoring look worse, as they are.
     """
     studies: list[Study] = analysis["studies"]
-    for t in analysis["tuples"]:
+    col = colors(sorted({m for t in analysis["tuples"] for m in t["methods"]}))
+
+    def draw(ax: Any, t: dict[str, Any], arms: list[str]) -> None:
         key = (t["experiment"], t["task"], t["scheduler"])
-        methods = list(t["methods"])
-        col = colors(methods)
-        fig, ax = plt.subplots(figsize=(7.5, 4.5))
         budget = t["budget"]
-        for m in methods:
+        for m in arms:
             ss = [s for s in studies if s.tuple_key == key and s.variant == m]
             times = np.array([s.m["t_tau"] for s in ss], dtype=float)
             reached = np.array([s.m["reached"] for s in ss], dtype=bool)
             ev, surv = metrics.km_curve(times, reached)
-            x = np.concatenate([[0.0], ev, [budget if np.isfinite(budget) else (ev[-1] if ev.size else 1.0)]])
+            end = budget if np.isfinite(budget) else (ev[-1] if ev.size else 1.0)
+            x = np.concatenate([[0.0], ev, [end]])
             y = np.concatenate([[1.0], surv, [surv[-1] if surv.size else 1.0]])
             ms = t["methods"][m]["t_tau"]
             med = ms["km_median"]
-            ax.step(x, y, where="post", color=col[m],
-                    label=f"{m}: {ms['n_reached']}/{ms['n']} reached, KM median "
-                          + ("n.r." if not np.isfinite(med) else f"{med:.3g}"))
+            ax.step(x, y, where="post", color=col[m], linewidth=1.4,
+                    label=f"{ms['n_reached']}/{ms['n']}, median " + ("n.r." if not np.isfinite(med) else f"{med:.3g}"))
             cens = times[~reached]
             if cens.size:
-                ax.plot(cens, np.full(cens.size, y[-1]), "|", color=col[m], markersize=12)
-        ax.axhline(0.5, color="grey", linestyle="--", linewidth=1)
-        if np.isfinite(budget):
-            ax.axvline(budget, color="grey", linestyle=":", linewidth=1, label="budget")
-        ax.set_ylim(-0.02, 1.02)
-        ax.xaxis.set_major_locator(MaxNLocator(nbins=6))
-        ax.set_xlabel(f"time ({clock_unit(t['clock'])})")
-        ax.set_ylabel("fraction of seeds not yet at tau")
-        ax.legend(fontsize=7, loc="lower left")
-        ax.set_title(f"{_title(t)}: time to tau = {t['tau']:g} (Kaplan-Meier; ticks = censored)", fontsize=10)
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        _save(pdf, fig)
+                ax.plot(cens, np.full(cens.size, y[-1]), "|", color=col[m], markersize=9)
+        ax.axhline(0.5, color="grey", linestyle="--", linewidth=0.8)
+        ax.set_ylim(0, 1.02)
+        ax.set_xlim(left=0)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+        ax.set_xlabel(f"study clock ({clock_unit(t['clock'])})", fontsize=8)
+        ax.set_ylabel(f"seeds not yet at tau = {t['tau']:g}", fontsize=8)
+        ax.legend(fontsize=6, loc="best", title="reached, KM median", title_fontsize=6)
+
+    _paged(analysis, pdf, "Time to tau: Kaplan-Meier estimate of the fraction of seeds that have not reached tau "
+           "(ticks = censored at the budget)", draw)
+
+
+def _best_so_far(analysis: dict[str, Any], pdf: PdfPages, test: bool) -> None:
+    if not any((t.get("curves") or {}).get("time") for t in analysis["tuples"]):
+        _text_page(pdf, "best-so-far curves", "no report rows in this analysis\n(a report rebuilt from "
+                   "studies.csv alone has no curves)")
+        return
+    col = colors(sorted({m for t in analysis["tuples"] for m in t["methods"]}))
+
+    def draw(ax: Any, t: dict[str, Any], arms: list[str]) -> None:
+        curves = t.get("curves", {}).get("time")
+        if not curves:
+            ax.text(0.5, 0.5, "no study-clock data", ha="center", va="center", transform=ax.transAxes)
+            return
+        grid = np.asarray(curves["grid"])
+        for m in arms:
+            band = curves["methods"].get(m)
+            if band is None:
+                continue
+            b = band["test"] if test else band
+            ax.plot(grid, np.asarray(b["median"], dtype=float), color=col[m], drawstyle="steps-post", linewidth=1.3)
+            ax.fill_between(grid, np.asarray(b["q25"], dtype=float), np.asarray(b["q75"], dtype=float),
+                            color=col[m], alpha=0.15, step="post", linewidth=0)
+        if not test and np.isfinite(t["tau"]):
+            ax.axhline(t["tau"], color="grey", linestyle="--", linewidth=0.8)
+        ax.set_xlim(0, grid[-1])
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+        ax.set_xlabel(f"study clock ({clock_unit(t['clock'])})", fontsize=8)
+        name = t.get("test_metric") or _metric(t) if test else _metric(t)
+        ax.set_ylabel(f"{name}, {'test (incumbent)' if test else 'best validation'}\n"
+                      f"({'lower' if t['mode'] == 'min' else 'higher'} is better)", fontsize=7)
+
+    what = ("Test metric of the incumbent (best validation config so far)" if test
+            else "Best validation metric so far (dashed: tau)")
+    _paged(analysis, pdf, f"{what}: median over seeds, band = interquartile range", draw)
+
+
+def best_so_far(analysis: dict[str, Any], pdf: PdfPages) -> None:
+    _best_so_far(analysis, pdf, test=False)
+
+
+def best_so_far_test(analysis: dict[str, Any], pdf: PdfPages) -> None:
+    _best_so_far(analysis, pdf, test=True)
 
 
 def survival(analysis: dict[str, Any], pdf: PdfPages) -> None:
-    for t in analysis["tuples"]:
+    if not any(t["survival"]["levels"] for t in analysis["tuples"]):
+        _text_page(pdf, "survival per rung", "no fidelity levels reported\n(a report rebuilt from "
+                   "studies.csv alone has no trial rows)")
+        return
+    col = colors(sorted({m for t in analysis["tuples"] for m in t["methods"]}))
+
+    def draw(ax: Any, t: dict[str, Any], arms: list[str]) -> None:
         sv = t["survival"]
         levels = np.asarray(sv["levels"], dtype=float)
         if levels.size == 0:
-            _text_page(pdf, _title(t), "no fidelity levels reported")
-            continue
-        col = colors(list(t["methods"]))
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for m, band in sv["methods"].items():
-            ax.plot(levels, band["median"], color=col[m], marker="o", markersize=3, drawstyle="steps-post",
-                    label=f"{m} (n={t['methods'][m]['n_seeds']})")
-            ax.fill_between(levels, band["q25"], band["q75"], color=col[m], alpha=0.2, step="post", linewidth=0)
+            ax.text(0.5, 0.5, "no fidelity levels reported", ha="center", va="center", transform=ax.transAxes)
+            return
+        for m in arms:
+            band = sv["methods"].get(m)
+            if band is None:
+                continue
+            ax.plot(levels, band["median"], color=col[m], marker="o", markersize=2.5, drawstyle="steps-post")
+            ax.fill_between(levels, band["q25"], band["q75"], color=col[m], alpha=0.15, step="post", linewidth=0)
         if levels.min() > 0 and levels.max() / levels.min() > 20:
             ax.set_xscale("log")
         ax.set_ylim(0, 1.05)
-        ax.set_xlabel("fidelity level")
-        ax.set_ylabel("fraction of trials reaching the level")
-        ax.set_title(f"{_title(t)}: survival per rung (median, IQR band)", fontsize=10)
-        ax.legend(fontsize=8, title="method", title_fontsize=8)
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        _save(pdf, fig)
+        unit = t.get("fidelity_unit") or "training units (epochs or steps)"
+        ax.set_xlabel(f"fidelity level ({unit})", fontsize=8)
+        ax.set_ylabel("fraction of trials\nreaching the level", fontsize=8)
+
+    _paged(analysis, pdf, "Survival per rung: fraction of a study's trials trained to each fidelity "
+           "(median over seeds, band = IQR)", draw)
+
+
+def hp_shift(analysis: dict[str, Any], pdf: PdfPages) -> None:
+    """The bias test as a forest plot: per hyperparameter, the shift of the chosen configs' mean
+    (arm - none, fraction of the range) with its bootstrap interval and the equivalence margin."""
+    th = metrics.CRITERIA
+    tuples = [t for t in analysis["tuples"] if any(t["kl"].values())]
+    if not tuples:
+        _text_page(pdf, "hyperparameter bias", "no chosen configs to compare: no arm compared with none,\n"
+                   "no search space recorded, or a report rebuilt from studies.csv alone")
+        return
+    col = colors(sorted({m for t in analysis["tuples"] for m in t["methods"]}))
+
+    def draw(ax: Any, t: dict[str, Any], arms: list[str]) -> None:
+        rows = {v: {r["hp"]: r for r in t["kl"].get(v, [])} for v in arms if v != VANILLA}
+        hps = sorted({h for r in rows.values() for h in r})
+        if not hps:
+            ax.text(0.5, 0.5, "no bias rows", ha="center", va="center", transform=ax.transAxes)
+            return
+        k = max(len(rows), 1)
+        for j, (v, by_hp) in enumerate(rows.items()):
+            for i, h in enumerate(hps):
+                r = by_hp.get(h)
+                if r is None or not np.isfinite(r.get("mean_shift_chosen", math.nan)):
+                    continue
+                y = i + (j - (k - 1) / 2) * 0.8 / k
+                lo, hi = r.get("shift_ci_low", math.nan), r.get("shift_ci_high", math.nan)
+                x = r["mean_shift_chosen"]
+                ax.errorbar([x], [y], xerr=[[x - lo], [hi - x]] if np.isfinite(lo) else None, fmt="o",
+                            color=col[v], markersize=3, capsize=2, linewidth=1)
+        m = th["bias_margin"]
+        ax.axvspan(-m, m, color="green", alpha=0.08)
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_yticks(range(len(hps)), hps, fontsize=7)
+        ax.set_ylim(-0.6, len(hps) - 0.4)
+        lim = max(0.3, *(abs(r.get(c, 0.0)) for by in rows.values() for r in by.values()
+                         for c in ("shift_ci_low", "shift_ci_high") if np.isfinite(r.get(c, math.nan))))
+        ax.set_xlim(-min(lim * 1.1, 1.0), min(lim * 1.1, 1.0))
+        ax.set_xlabel("shift of chosen configs' mean\n(arm - none, fraction of range)", fontsize=7)
+
+    sub = {**analysis, "tuples": tuples}
+    _paged(sub, pdf, f"Hyperparameter bias: shift with {th['margin_level']:.0%} bootstrap interval; "
+           f"green band = no-bias margin +-{th['bias_margin']:g}", draw)
 
 
 def gradnorm_benefit(analysis: dict[str, Any], pdf: PdfPages) -> None:
+    """Per tuple, each trial's hyper-gradient norm against its eventual rank among its rung peers.
+
+    This shows whether the hyper-gradient's size tracks config quality within a study, not the
+    nudge's effect (that needs the same config with and without the nudge: the paired-trial
+    experiment). One page per arm with recorded norms; Spearman rho per panel.
+    """
     from scipy.stats import spearmanr
 
     studies: list[Study] = analysis["studies"]
-    by_variant: dict[str, list[tuple[float, float]]] = {}
+    per: dict[str, dict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]]] = {}
     for s in studies:
         if s.trials.empty or "benefit" not in s.trials.columns:
             continue
-        g = _col(s.trials, "ws.grad_norm_unit")
-        b = _col(s.trials, "benefit")
+        g, b = _col(s.trials, "ws.grad_norm_unit"), _col(s.trials, "benefit")
         ok = np.isfinite(g) & np.isfinite(b) & (g > 0)
         if ok.any():
-            by_variant.setdefault(s.variant, []).extend(zip(g[ok], b[ok]))
-    analysis.setdefault("figure_numbers", {})["gradnorm_benefit"] = {}
-    if not by_variant:
+            old = per.setdefault(s.variant, {}).get(s.tuple_key, (np.array([]), np.array([])))
+            per[s.variant][s.tuple_key] = (np.append(old[0], g[ok]), np.append(old[1], b[ok]))
+    numbers: dict[str, Any] = {}
+    analysis.setdefault("figure_numbers", {})["gradnorm_benefit"] = numbers
+    if not per:
         _text_page(pdf, "hyper-gradient magnitude vs eventual benefit",
                    "no hyper-gradient norms (ws.grad_norm_unit) in these results")
         return
-    for v, pairs in sorted(by_variant.items()):
-        g, b = np.log10(np.array([p[0] for p in pairs])), np.array([p[1] for p in pairs])
-        xbins = np.linspace(g.min(), g.max() if g.max() > g.min() else g.min() + 1, 9)
-        ybins = np.linspace(0, 1, 6)
-        h, _, _ = np.histogram2d(g, b, bins=[xbins, ybins])
-        colsum = h.sum(axis=1, keepdims=True)
-        frac = np.divide(h, colsum, out=np.zeros_like(h), where=colsum > 0)
-        rho = spearmanr(g, b).statistic if g.size > 2 and np.ptp(g) > 0 and np.ptp(b) > 0 else math.nan
-        analysis["figure_numbers"]["gradnorm_benefit"][v] = {"n_trials": int(g.size), "spearman_rho": float(rho)}
-        fig, ax = plt.subplots(figsize=(8, 4.8))
-        mesh = ax.pcolormesh(xbins, ybins, frac.T, cmap="viridis", vmin=0, vmax=max(frac.max(), 1e-9))
-        for i in range(len(xbins) - 1):
-            for j in range(len(ybins) - 1):
-                if h[i, j]:
-                    ax.text((xbins[i] + xbins[i + 1]) / 2, (ybins[j] + ybins[j + 1]) / 2, int(h[i, j]),
-                            ha="center", va="center", fontsize=7, color="white" if frac[i, j] < 0.5 else "black")
-        fig.colorbar(mesh, ax=ax, label="fraction of trials in the magnitude bin")
-        ax.set_xlabel("log10 hyper-gradient norm (unit-cube coordinates)")
-        ax.set_ylabel("eventual benefit (rank among rung peers, 1 = best)")
-        ax.set_title(f"{v}: hyper-gradient magnitude vs eventual benefit\n"
-                     f"n = {g.size} trials (cell: count), Spearman rho = {rho:.2f}", fontsize=10)
-        fig.tight_layout()
+    for v in sorted(per, key=lambda m: (ARM_ORDER.index(m) if m in ARM_ORDER else len(ARM_ORDER), m)):
+        keys = sorted(per[v])
+        fig, axes = _grid(len(keys))
+        numbers[v] = {"n_trials": int(sum(per[v][k][0].size for k in keys)), "per_tuple": {}}
+        for ax, key in zip(axes.flat, keys):
+            g, b = per[v][key]
+            rho = spearmanr(g, b).statistic if g.size > 2 and np.ptp(g) > 0 and np.ptp(b) > 0 else math.nan
+            numbers[v]["per_tuple"]["/".join(key)] = {"n_trials": int(g.size), "spearman_rho": float(rho)}
+            ax.scatter(np.log10(g), b, s=5, alpha=0.35, color="tab:blue", linewidths=0)
+            ax.set_ylim(-0.03, 1.03)
+            ax.set_title(f"{key[1]} / {key[2]}\nn = {g.size}, Spearman rho = {rho:.2f}", fontsize=8)
+            ax.set_xlabel("log10 hyper-gradient norm\n(unit-cube coordinates)", fontsize=7)
+            ax.set_ylabel("rank among rung peers\n(1 = best)", fontsize=7)
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+        n_lines = _suptitle(fig, f"{v}: hyper-gradient size vs the trial's eventual rank (association with config "
+                                 f"quality, not the nudge's effect)")
+        fig.tight_layout(rect=(0, 0, 1, 1.0 - 0.045 * n_lines * 3.8 / fig.get_figheight()))
         _save(pdf, fig)
-
-
-def _unit(values: np.ndarray, hp: dict[str, Any]) -> np.ndarray:
-    log = bool(hp.get("log"))
-    lo, hi = metrics.to_unconstrained([float(hp["low"]), float(hp["high"])], log)
-    return (metrics.to_unconstrained(values, log) - lo) / (hi - lo)
-
-
-def hp_distributions(analysis: dict[str, Any], pdf: PdfPages) -> None:
-    studies: list[Study] = analysis["studies"]
-    for t in analysis["tuples"]:
-        key = (t["experiment"], t["task"], t["scheduler"])
-        ss = [s for s in studies if s.tuple_key == key]
-        space = [hp for hp in ss[0].space if hp.get("low") is not None and hp.get("high") is not None]
-        variants = [v for v in t["methods"] if v != VANILLA] or [VANILLA]
-        if not space:
-            _text_page(pdf, _title(t), "no search space recorded in study.json")
-            continue
-        col = colors(list(t["methods"]))
-        fig, axes = plt.subplots(len(space), len(variants), squeeze=False,
-                                 figsize=(max(8.0, 3.6 * len(variants)), 2.4 * len(space) + 1.0))
-        bins = np.linspace(0, 1, 21)
-
-        kl = {v: {r["hp"]: r for r in t["kl"].get(v, [])} for v in variants}
-        for i, hp in enumerate(space):
-            for j, v in enumerate(variants):
-                ax = axes[i, j]
-                arms = [(VANILLA, {"histtype": "step", "linewidth": 1.5})]
-                if v != VANILLA:
-                    arms.append((v, {"alpha": 0.45}))
-                for m, style in arms:
-                    z = _unit(hp_values([s for s in ss if s.variant == m], hp["name"], False), hp)
-                    z = z[np.isfinite(z)]
-                    if z.size:
-                        ax.hist(z, bins=bins, density=True, color=col[m], label=f"{m} (all)", **style)
-                    zc = _unit(hp_values([s for s in ss if s.variant == m], hp["name"], True), hp)
-                    zc = zc[np.isfinite(zc)]
-                    ax.plot(zc, np.zeros_like(zc), "|", color=col[m], markersize=14, markeredgewidth=2,
-                            label=f"{m} (chosen)")
-                r = kl[v].get(hp["name"]) if v in kl else None
-                if r:
-                    ax.annotate(f"KL all {metrics_fmt(r['kl_all'])}\nKL chosen {metrics_fmt(r['kl_chosen'])}",
-                                xy=(0.98, 0.96), xycoords="axes fraction", ha="right", va="top", fontsize=7)
-                ax.set_xlim(0, 1)
-                ax.set_xlabel(f"{hp['name']} (unit cube{', log' if hp.get('log') else ''})", fontsize=8)
-                ax.set_ylabel("density", fontsize=8)
-                if i == 0:
-                    ax.set_title(f"{VANILLA} vs {v}", fontsize=9)
-                if i == 0 and j == 0:
-                    ax.legend(fontsize=6)
-        fig.suptitle(f"{_title(t)}\nevaluated (histograms) and chosen (ticks) hyperparameters, unit cube",
-                     fontsize=10)
-        fig.tight_layout()
-        _save(pdf, fig)
-
-
-def metrics_fmt(x: float) -> str:
-    return "–" if x is None or not np.isfinite(x) else f"{x:.3g}"
 
 
 def eta_sensitivity(analysis: dict[str, Any], pdf: PdfPages) -> None:
@@ -283,8 +365,9 @@ def eta_sensitivity(analysis: dict[str, Any], pdf: PdfPages) -> None:
         _text_page(pdf, "eta_h sensitivity", "no eta_h sweep in these results\n"
                    "(no warm-start setting was run with more than one eta_h)")
         return
+    clock = {(t["experiment"], t["task"], t["scheduler"]): (t["clock"], t["budget"]) for t in analysis["tuples"]}
     for sw in sweeps:
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
         eta = np.asarray(sw["eta_h"], dtype=float)
         med = np.array([a["median"] for a in sw["auc"]], dtype=float)
         lo = np.array([a["q25"] for a in sw["auc"]], dtype=float)
@@ -296,28 +379,45 @@ def eta_sensitivity(analysis: dict[str, Any], pdf: PdfPages) -> None:
             a1.axhline(van["median"], color="black", linestyle="--", label="vanilla median")
             a1.axhspan(van["q25"], van["q75"], color="black", alpha=0.1, label="vanilla IQR")
         a1.set_xscale("log")
-        a1.set_xlabel("eta_h")
-        a1.set_ylabel("normalised AUC (median, IQR)")
+        a1.set_ylim(0, 1)
+        a1.set_xlabel("eta_h (hyper-step size)")
+        a1.set_ylabel("normalised AUC of best-so-far\n(median, IQR; 0-1, higher is better)")
         a1.legend(fontsize=8)
         a1.grid(alpha=0.3)
+        ck, budget = clock.get((sw["experiment"], sw["task"], sw["scheduler"]), ("", math.nan))
         tm = np.array([x["median"] for x in sw["t_tau"]], dtype=float)
         fr = np.array([x["frac_reached"] for x in sw["t_tau"]], dtype=float)
         fin = np.isfinite(tm)
-        a2.plot(eta[fin], tm[fin], marker="o", label="median T@tau")
+        a2.plot(eta[fin], tm[fin], marker="o", label="Kaplan-Meier median T@tau (as in the tables)")
+        top = budget if np.isfinite(budget) else (np.nanmax(tm[fin]) * 1.1 if fin.any() else 1.0)
         for e, m, f in zip(eta, tm, fr):
             a2.annotate(f"{100 * f:.0f}% reached" + ("" if np.isfinite(m) else " (n.r.)"),
-                        xy=(e, m if np.isfinite(m) else 0), fontsize=7, ha="center", va="bottom")
+                        xy=(e, m if np.isfinite(m) else top), fontsize=7, ha="center", va="bottom")
         a2.set_xscale("log")
-        a2.set_xlabel("eta_h")
-        a2.set_ylabel("median T@tau (study clock, s)")
-        a2.legend(fontsize=8)
+        a2.set_ylim(0, top * 1.08)
+        a2.set_xlabel("eta_h (hyper-step size)")
+        a2.set_ylabel(f"median T@tau ({clock_unit(ck)})")
+        a2.legend(fontsize=8, loc="lower left")
         a2.grid(alpha=0.3)
         fig.suptitle(f"eta_h sensitivity: {sw['task']} / {sw['scheduler']} ({sw['experiment']})")
         fig.tight_layout()
         _save(pdf, fig)
 
 
+def _log_ratio_axis(ax: Any, values: np.ndarray) -> None:
+    """A log y-axis centred on 1, wide enough for every value, with plain tick labels."""
+    v = values[np.isfinite(values) & (values > 0)]
+    span = max(float(np.max(np.abs(np.log(v)))) if v.size else 0.0, math.log(1.25)) * 1.15
+    ax.set_yscale("log")
+    ax.set_ylim(math.exp(-span), math.exp(span))
+    ticks = [t for t in (0.25, 0.5, 0.67, 0.8, 0.85, 1.0, 1.25, 1.5, 2.0, 4.0) if math.exp(-span) <= t <= math.exp(span)]
+    ax.set_yticks(ticks, [f"{t:g}" for t in ticks])
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
 def transfer(analysis: dict[str, Any], pdf: PdfPages) -> None:
+    """The default OHGW arm (one eta_h) across tasks: paired T@tau ratio and AUC gain against
+    vanilla, each with its 95% bootstrap interval; ratios on a log axis centred on 1."""
     tr = analysis.get("transfer") or {}
     rows = tr.get("rows") or []
     if not rows:
@@ -329,47 +429,56 @@ def transfer(analysis: dict[str, Any], pdf: PdfPages) -> None:
     fcol = {f: cmap(i % 10) for i, f in enumerate(fams)}
     rows = sorted(rows, key=lambda r: (r["family"], r["task"], r["scheduler"], r["variant"]))
     x = np.arange(len(rows))
-    fig, (a1, a2) = plt.subplots(2, 1, figsize=(max(6, 1.1 * len(rows) + 2), 7), sharex=True)
-    med = np.array([r["auc_gain"]["median"] for r in rows], dtype=float)
-    lo = np.array([r["auc_gain"]["q25"] for r in rows], dtype=float)
-    hi = np.array([r["auc_gain"]["q75"] for r in rows], dtype=float)
-    a1.bar(x, np.nan_to_num(med), yerr=[np.nan_to_num(med - lo), np.nan_to_num(hi - med)], capsize=3,
-           color=[fcol[r["family"]] for r in rows])
-    a1.axhline(0, color="black", linewidth=0.8)
-    a1.set_ylabel("AUC gain vs vanilla\n(paired median, IQR)")
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(max(6, 0.9 * len(rows) + 2.5), 7), sharex=True)
     ratio = np.array([r["t_tau_ratio"] for r in rows], dtype=float)
     ci = np.array([r["t_tau_ratio_ci"] for r in rows], dtype=float).reshape(-1, 2)
-    a2.bar(x, np.nan_to_num(ratio), color=[fcol[r["family"]] for r in rows],
-           yerr=[np.nan_to_num(ratio - ci[:, 0]), np.nan_to_num(ci[:, 1] - ratio)], capsize=3)
-    for i, v in enumerate(ratio):
-        if not np.isfinite(v):
-            a2.annotate("n/a", xy=(i, 0), ha="center", va="bottom", fontsize=7)
-    a2.axhline(1 - metrics.CRITERIA["t_tau_reduction"], color="grey", linestyle="--", label="criterion (0.85)")
-    a2.axhline(1.0, color="black", linewidth=0.8)
-    a2.set_ylabel("paired T@tau ratio vs none\n(median, 95% CI)")
+    for i, r in enumerate(rows):
+        c = fcol[r["family"]]
+        if np.isfinite(ratio[i]):
+            a1.errorbar([i], [ratio[i]], yerr=[[ratio[i] - ci[i, 0]], [ci[i, 1] - ratio[i]]], fmt="o", color=c, capsize=3)
+        else:
+            a1.annotate("n/a", xy=(i, 1.0), ha="center", va="bottom", fontsize=7)
+    a1.axhline(1.0, color="black", linewidth=0.8)
+    a1.axhline(1 - metrics.CRITERIA["t_tau_reduction"], color="grey", linestyle="--", linewidth=0.8,
+               label=f"criterion ({1 - metrics.CRITERIA['t_tau_reduction']:.2f})")
+    _log_ratio_axis(a1, np.concatenate([ratio, ci.ravel()]))
+    a1.set_ylabel("paired median T@tau ratio vs none\n(95% bootstrap CI, log scale)")
+    a1.legend(fontsize=8, loc="upper right")
+    a1.grid(alpha=0.3, which="major")
+    med = np.array([r["auc_gain"]["median"] for r in rows], dtype=float)
+    lo = np.array([r["auc_gain"].get("ci_low", math.nan) for r in rows], dtype=float)
+    hi = np.array([r["auc_gain"].get("ci_high", math.nan) for r in rows], dtype=float)
+    for i, r in enumerate(rows):
+        if np.isfinite(med[i]):
+            err = [[med[i] - lo[i]], [hi[i] - med[i]]] if np.isfinite(lo[i]) else None
+            a2.errorbar([i], [med[i]], yerr=err, fmt="o", color=fcol[r["family"]], capsize=3)
+    a2.axhline(0, color="black", linewidth=0.8)
+    lim = max(0.02, float(np.nanmax(np.abs(np.concatenate([med, lo, hi])))) * 1.15) if np.isfinite(med).any() else 0.05
+    a2.set_ylim(-lim, lim)
+    a2.set_ylabel("paired median AUC gain vs none\n(95% bootstrap CI; > 0 = better)")
     a2.set_xticks(x, [f"{r['task']}\n{r['scheduler']}" for r in rows], rotation=30, ha="right", fontsize=7)
     a2.set_xlabel("task / scheduler")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=fcol[f]) for f in fams]
-    a1.legend(handles, fams, title="task family", fontsize=8, title_fontsize=8)
-    a2.legend(fontsize=8)
-    fig.suptitle(f"zero-tuning transfer: eta_h = {tr['eta_h']:g} fixed across tasks")
+    a2.grid(alpha=0.3)
+    handles = [plt.Line2D([], [], color=fcol[f], marker="o", linestyle="") for f in fams]
+    a2.legend(handles, fams, title="task family", fontsize=8, title_fontsize=8, loc="upper right")
+    fig.suptitle(f"zero-tuning transfer: {rows[0]['variant']} with eta_h = {tr['eta_h']:g} fixed across tasks")
     fig.tight_layout()
     _save(pdf, fig)
 
 
 def write_all(analysis: dict[str, Any], folder: Path) -> list[Path]:
-    """Write every figure kind to ``folder/<kind>.pdf`` and its first page to ``<kind>.png``."""
+    """Write every figure kind to ``folder/<kind>.pdf`` and each of its pages as a PNG."""
     folder.mkdir(parents=True, exist_ok=True)
-    makers = {"best_so_far": best_so_far, "t_tau": t_tau, "survival": survival,
-              "gradnorm_benefit": gradnorm_benefit, "hp_distributions": hp_distributions,
+    makers = {"t_tau": t_tau, "best_so_far": best_so_far, "best_so_far_test": best_so_far_test,
+              "survival": survival, "hp_shift": hp_shift, "gradnorm_benefit": gradnorm_benefit,
               "eta_sensitivity": eta_sensitivity, "transfer": transfer}
     written: list[Path] = []
-    _PNG["written"] = written
     for name in FIGURES:
         path = folder / f"{name}.pdf"
-        _PNG["path"] = folder / f"{name}.png"
+        _PNG.update(stem=folder / name, page=0, written=[])
         with _pdf(path) as pdf:
             makers[name](analysis, pdf)
         written.append(path)
-    _PNG["path"] = None
+        written += _PNG["written"]
+    _PNG.update(stem=None, page=0, written=[])
     return written

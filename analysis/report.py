@@ -4,8 +4,8 @@
 
 Writes ``OUT/summary.json`` (every number in the tables, the definitions used, warnings,
 excluded studies and the ``findings`` a README generator reads; schema in
-docs/results-format.md), ``OUT/tables/*.tex`` (complete ``table`` floats: booktabs, siunitx)
-and ``*.md``, ``OUT/figures/*.pdf`` (and a ``.png`` of each first page) and
+docs/results-format.md), ``OUT/tables/*.tex`` (complete ``table`` floats: booktabs, graphicx)
+and ``*.md``, ``OUT/figures/*.pdf`` (and a ``.png`` of every page) and
 ``OUT/studies.csv`` (one row per study with the command that reproduces it, see
 :mod:`analysis.export`). Studies are read once, through :func:`ohgw_bench.results.load_records`;
 the maths is in :mod:`ohgw_bench.metrics`.
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import sys
 from collections import Counter
 from pathlib import Path
@@ -45,20 +46,22 @@ DEFINITIONS = {
     "excluded": "a study whose summary 'ended' is neither 'budget spent' nor 'scheduler exhausted' (failure limit, interrupted) stopped early, so its T@tau and final score are not comparable: it is left out and listed",
     "best_so_far": "best finite validation metric reported so far (mode-aware), failed/nan reports ignored",
     "t_tau": "first study-clock time the best-so-far reaches tau within the budget; otherwise right-censored at the budget",
-    "t_tau_km_median": "Kaplan-Meier median of T@tau over seeds (first event time where the KM survival estimate falls to 0.5 or below; 'not reached' (null) if it never does), reported beside frac_reached",
+    "t_tau_km_median": "the one 'median T@tau' of every table and figure: the Kaplan-Meier median over seeds, the first event time where the KM survival estimate falls to 0.5 or below, compared in exact rational arithmetic (a survival of exactly 1/2 gives that event); 'not reached' (null) if it never does; quartiles are KM quantiles the same way (survival <= 0.75, <= 0.25); reported beside frac_reached",
     "frac_reached": "fraction of an arm's seeds that reach tau within the budget",
-    "t_tau_ratio": "paired median over seeds of T@tau(arm) / T@tau(baseline), censored studies at the budget (a lower bound); pairs censored on both sides dropped and counted (n_both_censored); 95% percentile bootstrap interval (4000 resamples of pairs, seed 0); < 1 means the arm is faster",
-    "t_tau_tests": "two-sided Wilcoxon signed-rank test of the per-seed log ratios (the same pairs as t_tau_ratio); std of T@tau uses censored studies at the budget",
+    "t_tau_ratio": "per-seed T@tau(arm) / T@tau(baseline), censored studies at the budget (a lower bound); a pair censored on both sides is kept as a tie (ratio 1, counted in n_both_censored and n_ties); n_ties = pairs with ratio exactly 1 (relative 1e-12); median and geometric mean (exp of the mean log ratio) with 95% percentile bootstrap intervals (4000 resamples of pairs, seed 0); < 1 means the arm is faster",
+    "t_tau_tests": "two-sided Wilcoxon signed-rank test of the per-seed log ratios (the same pairs as t_tau_ratio; ties carry no sign and are dropped, n_nonzero pairs remain); std of T@tau uses censored studies at the budget",
     "auc": "(1/B) * integral_0^B s(t) dt, s = normalised best-so-far: 0 at the worst first value and 1 at the best value of the task (experiment, task) over all studies; 0 before the first report",
     "final": "best validation metric within the budget; final_test: test metric of that incumbent report",
     "overhead_share": "warm-start compute over total compute, S/W: warm-start seconds charged to the study clock over the study's busy worker seconds (on the simulated clock, warm-start FLOPs over total FLOPs); the same as summary.json warm_start.share_of_worker_time; *_per_step = median over trials of warm-start cost / one plain training step",
     "extra_peak_memory": "median over seeds of the study's peak resident memory per worker process (summary.json peak_rss_bytes) over the baseline arm's median, minus 1",
-    "kl": "per hyperparameter, KL(variant || vanilla) between Gaussians fitted (mean, unbiased variance floored at 1e-6 range^2) in the unconstrained space (log for log-scale hps); chosen = each seed's final incumbent config, all = every evaluated trial's config; mean_shift in unit-cube units (fraction of the range)",
+    "kl": "per hyperparameter, KL(variant || vanilla) between Gaussians fitted (mean, unbiased variance floored at 1e-6 range^2) in the unconstrained space (log for log-scale hps); chosen = each seed's final incumbent config, all = every evaluated trial's config; mean_shift in unit-cube units (fraction of the range). Bias test (bias): shift of the chosen configs' mean with a 90% bootstrap interval (each arm resampled): 'no bias' when it lies inside +-0.10 of the range, 'biased' when wholly outside, else 'undecided'",
     "wilcoxon": "two-sided signed-rank (scipy, zero differences dropped) over seeds present in both arms; 'better' names the arm the signed median difference favours; Holm over tuples per (arm, baseline, metric)",
-    "p_attainable": "the smallest Holm-adjusted p the design allows: m * 2 / 2^n for n informative pairs and m tests in the Holm family; seeds_needed is the smallest n with m * 2 / 2^n < alpha",
-    "criteria": "per comparison: paired median T@tau ratio <= 0.85 with Holm-adjusted p < 0.05; relative drop of the median final validation score <= 0.2% (flagged final_below_resolution when 0.2% of the score is finer than the metric's resolution, the smallest gap between observed values); overhead share <= 5%; extra peak memory <= 10%; std of T@tau inflated by <= 10%",
-    "status": "holds (every criterion met); does not hold (a non-statistical criterion fails, or significance was attainable and the 95% interval of the paired T@tau ratio lies wholly above 0.85, i.e. the seeds exclude the claimed 15% reduction); inconclusive (significance not attainable, vanilla reaches tau in fewer than half its seeds, peak memory not recorded, or the T@tau criterion fails while its interval still reaches 0.85); not applicable (the arm's warm-start never ran: no trial nudged and none charged, e.g. RL without a hyper-gradient path)",
-    "verdict": "per arm vs none: holds when >= 75% of the applicable tuples hold; inconclusive when that is still reachable counting inconclusive tuples; does not hold otherwise",
+    "p_attainable": "the smallest Holm-adjusted p the design allows: m * 2 / 2^n for n informative (nonzero log ratio) pairs and m tests in the Holm family; seeds_needed is the smallest n with m * 2 / 2^n < alpha",
+    "criteria": "per comparison, each criterion met / failed / undecided / not measured: T@tau met when the paired median ratio <= 0.85 with Holm p < 0.05, failed when its 95% interval lies wholly above 0.85; final score: relative drop of the median final validation score, its 90% paired bootstrap interval against the 0.2% margin (met wholly at or below, failed wholly above, else undecided; final_below_resolution when 0.2% of the score is finer than the metric's resolution); std of T@tau: inflation's 90% bootstrap interval against +10% the same way; compute: overhead share <= 3%; memory: extra peak memory <= 10%; a criterion without data is not measured, never failed",
+    "status": "first rule that applies: not applicable (the warm-start never ran); inconclusive (too few seeds: best attainable Holm p >= 0.05 with the informative pairs, or vanilla reaches tau in fewer than half its seeds); holds (every criterion met); inconclusive (underpowered: computed power < 80% for a true 20% reduction, unless T@tau failed); does not hold (a criterion failed); inconclusive (a criterion undecided or not measured). status_t_tau: the same rules on T@tau alone; status_cost: compute and memory alone",
+    "verdict": "per arm vs none, from each tuple's status (verdicts), T@tau alone (verdicts_t_tau) or cost alone (verdicts_cost): holds when >= 75% of the applicable tuples hold; inconclusive when that is still reachable counting inconclusive tuples; does not hold otherwise",
+    "power": "per comparison, the probability that the T@tau criterion is met (median ratio <= 0.85 and signed-rank p < alpha/m, the first Holm step) if the true ratio were 0.80, simulated (400 draws, seed 0) from the observed log ratios centred on their median and shifted to log 0.8; 0 when p < alpha/m is not attainable; censoring not re-simulated. power.underpowered: the median power over comparisons vs none < 80% (or significance not attainable)",
+    "shared_proposals": "per comparison, the median over seed pairs of the trials (matched by trial id) whose proposed (pre-warm-start) config is the same in both arms, beside the median trial count: where few are shared (DyHPO, BO) the seed pairing is largely nominal",
     "benefit": "a trial's metric at its highest fidelity ranked among the trials of the same study with a report at that fidelity, mapped to [0, 1] with 1 = best",
     "survival": "fraction of a study's trials whose highest reported fidelity reaches each level; median over seeds",
 }
@@ -247,7 +250,9 @@ def _kl_rows(ss: list[Study], variant: str) -> list[dict[str, Any]]:
         lo, hi = float(hp["low"]), float(hp["high"])
         c = metrics.kl_shift(hp_values(var, name, True), hp_values(base, name, True), log, lo, hi)
         a = metrics.kl_shift(hp_values(var, name, False), hp_values(base, name, False), log, lo, hi)
+        bias = metrics.shift_test(hp_values(var, name, True), hp_values(base, name, True), log, lo, hi)
         rows.append({"hp": name, "log": log, "kl_chosen": c["kl"], "mean_shift_chosen": c["mean_shift"],
+                     "shift_ci_low": bias["ci_low"], "shift_ci_high": bias["ci_high"], "bias": bias["outcome"],
                      "n_chosen": c["n_variant"], "kl_all": a["kl"], "mean_shift_all": a["mean_shift"],
                      "n_all": a["n_variant"], "n_all_vanilla": a["n_vanilla"]})
     return rows
@@ -307,11 +312,13 @@ def _seed_warnings(key: tuple[str, str, str], ss: list[Study]) -> list[str]:
 
 
 def _t_tau_summary(ss: list[Study]) -> dict[str, Any]:
+    """n, reach and the Kaplan-Meier median and quartiles of T@tau (``median`` and
+    ``km_median`` are the same number: the one median every table and figure shows)."""
     t = [s.m["t_tau"] for s in ss]
     r = [s.m["reached"] for s in ss]
     out = metrics.censored_summary(t, r)
-    out["km_median"] = metrics.km_median(t, r)
-    out["km_median_not_reached"] = bool(len(ss) and math.isinf(out["km_median"]))
+    out["km_median"] = out["median"]
+    out["km_median_not_reached"] = out["median_not_reached"]
     return out
 
 
@@ -338,6 +345,35 @@ def _better(diff: float, higher_is_better: bool, arm: str, base: str) -> str | N
     if diff == 0:
         return "tie"
     return arm if (diff > 0) == higher_is_better else base
+
+
+def _shared_proposals(pb: list[Study], pv: list[Study]) -> dict[str, Any]:
+    """How many base proposals (the scheduler's config before any warm-start) the two arms share.
+
+    Per seed pair, trials are matched by trial id and a trial counts as shared when every
+    proposed hyperparameter agrees (to 1e-9 relative); median over pairs. Under a scheduler
+    whose proposals depend on the results (DyHPO, BO) the arms drift apart after the first
+    few trials, so most of the "paired" comparison is in effect unpaired.
+    """
+    shared, totals = [], []
+    for b, v in zip(pb, pv):
+        tb, tv = b.trials, v.trials
+        cols = [c for c in tb.columns if c.startswith("proposed.") and c in tv.columns]
+        if tb.empty or tv.empty or not cols:
+            continue
+        ids = sorted(set(tb.index) & set(tv.index))
+        n = 0
+        for i in ids:
+            a = pd.to_numeric(tb.loc[i, cols], errors="coerce").to_numpy(dtype=float)
+            c = pd.to_numeric(tv.loc[i, cols], errors="coerce").to_numpy(dtype=float)
+            if np.all(np.isclose(a, c, rtol=1e-9, atol=0.0) | (np.isnan(a) & np.isnan(c))):
+                n += 1
+        shared.append(n)
+        totals.append(min(len(tb), len(tv)))
+    if not shared:
+        return {"median_shared": math.nan, "median_trials": math.nan, "n_pairs": 0}
+    return {"median_shared": float(np.median(shared)), "median_trials": float(np.median(totals)),
+            "min_shared": int(min(shared)), "n_pairs": len(shared)}
 
 
 def _compare(base: list[Study], var: list[Study], resolution: float) -> dict[str, Any]:
@@ -367,6 +403,17 @@ def _compare(base: list[Study], var: list[Study], resolution: float) -> dict[str
         tests[k]["difference"] = f"median of {k}(arm) - {k}(baseline)"
     fb = metrics.median_iqr(values["final"][1])["median"]
     fv = metrics.median_iqr(values["final"][0])["median"]
+    level = metrics.CRITERIA["margin_level"]
+    drop_ci = metrics.bootstrap_pairs(lambda x, y: metrics.relative_drop(float(np.median(y)), float(np.median(x)), mode),
+                                      values["final"][0], values["final"][1], level)
+    tb = np.where([s.m["reached"] for s in pb], [s.m["t_tau"] for s in pb], budget)
+    tv = np.where([s.m["reached"] for s in pv], [s.m["t_tau"] for s in pv], budget)
+    std_ci = metrics.bootstrap_pairs(lambda x, y: metrics.std_inflation(float(np.std(y, ddof=1)), float(np.std(x, ddof=1))),
+                                     tv, tb, level)
+    auc_d = values["auc"][0] - values["auc"][1]
+    auc_gain = metrics.median_iqr(auc_d)
+    auc_gain["ci_low"], auc_gain["ci_high"] = metrics.bootstrap_pairs(
+        lambda x, y: float(np.median(x - y)), values["auc"][0], values["auc"][1], 0.95)
     peak_b = metrics.median_iqr([s.m["peak_rss_bytes"] for s in pb])["median"]
     peak_v = metrics.median_iqr([s.m["peak_rss_bytes"] for s in pv])["median"]
     return {
@@ -374,17 +421,21 @@ def _compare(base: list[Study], var: list[Study], resolution: float) -> dict[str
         "paired_seeds": seeds,
         "t_tau_baseline": _t_tau_summary(pb), "t_tau_variant": _t_tau_summary(pv),
         "t_tau_ratio": ratio,
+        "t_tau_log_ratios": lr.tolist(),
         "std_baseline": metrics.std_censored_at_budget([s.m["t_tau"] for s in pb], [s.m["reached"] for s in pb], budget),
         "std_variant": metrics.std_censored_at_budget([s.m["t_tau"] for s in pv], [s.m["reached"] for s in pv], budget),
+        "std_inflation_ci": list(std_ci),
         "final_baseline": fb, "final_variant": fv,
         "final_drop": metrics.relative_drop(fb, fv, mode),
+        "final_drop_ci": list(drop_ci),
         "final_resolution": resolution,
         "overhead_share": metrics.median_iqr([s.m["overhead"]["overhead_share"] for s in pv])["median"],
         "overhead_share_baseline": metrics.median_iqr([s.m["overhead"]["overhead_share"] for s in pb])["median"],
         "peak_rss_bytes": peak_v, "peak_rss_bytes_baseline": peak_b,
         "extra_peak_memory": peak_v / peak_b - 1.0 if np.isfinite(peak_v) and np.isfinite(peak_b) and peak_b > 0 else math.nan,
         "applicable": any(s.m["n_warm_starts_ran"] > 0 for s in pv),
-        "auc_gain": metrics.median_iqr(values["auc"][0] - values["auc"][1]),
+        "shared_proposals": _shared_proposals(pb, pv),
+        "auc_gain": auc_gain,
         "tests": tests,
     }
 
@@ -411,6 +462,29 @@ def analyse(results_dir: str | Path) -> dict[str, Any]:
         valid = s.valid
         s.m["auc"] = metrics.normalized_auc(_col(valid, "time"), _col(valid, "metric"), s.mode, s.budget,
                                             best_ref, worst_ref)
+    return _analyse_studies(studies, warns, excluded, str(results_dir), refs)
+
+
+def analyse_csv(csv_path: str | Path) -> dict[str, Any]:
+    """The report from a bundle's ``studies.csv`` alone (one row per study, see
+    :mod:`analysis.studies_csv`): every per-study number the tables and T@tau figures need,
+    without the report rows. What needs the rows is left out and said so (best-so-far curves,
+    survival per rung, incumbent configs and so the bias test, hyper-gradient norms); the metric
+    resolution comes from the studies' final scores instead of every report."""
+    from analysis import studies_csv
+
+    studies, warns = studies_csv.read_studies(Path(csv_path))
+    warns.append("analysed from studies.csv alone: no best-so-far curves, survival per rung, bias test "
+                 "(incumbent configs) or hyper-gradient norms; metric resolution from the final scores")
+    refs = {(s.experiment, s.task): (math.nan, math.nan) for s in studies}
+    return _analyse_studies(studies, warns, [], str(csv_path), refs)
+
+
+def _analyse_studies(studies: list[Study], warns: list[str], excluded: list[dict[str, Any]], source: str,
+                     refs: dict[tuple[str, str], tuple[float, float]]) -> dict[str, Any]:
+    """The tuples, comparisons, criteria and verdicts of studies whose ``m`` is filled."""
+    if not studies:
+        raise NoResults(f"no complete studies in {source}")
     groups: dict[tuple[str, str, str], list[Study]] = {}
     for s in studies:
         groups.setdefault(s.tuple_key, []).append(s)
@@ -423,10 +497,11 @@ def analyse(results_dir: str | Path) -> dict[str, Any]:
             warns.append(f"{'/'.join(key)}: studies used different budgets {budgets}; comparisons censor each pair at its baseline's")
         variants = sorted({s.variant for s in ss}, key=lambda v: (v != VANILLA, v))
         task = ss[0].record.task_info
-        resolution = metrics.metric_resolution(np.concatenate([_col(s.valid, "metric") for s in ss]))
+        resolution = metrics.metric_resolution(np.concatenate([_col(s.valid, "metric") for s in ss])) \
+            if any(len(s.rows) for s in ss) else metrics.metric_resolution([s.m["final"] for s in ss])
         entry: dict[str, Any] = {
             "experiment": key[0], "task": key[1], "scheduler": key[2], "task_id": task.get("id"),
-            "metric": task.get("metric"), "mode": ss[0].mode,
+            "metric": task.get("metric"), "test_metric": task.get("test_metric"), "mode": ss[0].mode,
             "tau": ss[0].tau, "budget": ss[0].budget, "clock": ss[0].clock,
             "auc_refs": {"best": refs[(key[0], key[1])][0], "worst_first": refs[(key[0], key[1])][1]},
             "methods": {v: _method_summary([s for s in ss if s.variant == v]) for v in variants},
@@ -441,18 +516,23 @@ def analyse(results_dir: str | Path) -> dict[str, Any]:
             entry["comparisons"][comparison_name(v, bname)] = cmp_
             if bname == VANILLA:
                 entry["kl"][v] = _kl_rows(ss, v)
-        entry["curves"] = curves_for_tuple(ss)
+        entry["curves"] = curves_for_tuple(ss) if any(len(s.valid) for s in ss) else {}
         entry["survival"] = _survival(ss)
         tuples.append(entry)
     power = _holm_and_criteria(tuples)
     for exp, pw in sorted(power.items()):
-        if pw["underpowered"]:
+        if not pw["significance_attainable"]:
             warns.append(f"experiment {exp}: with {pw['min_pairs']}-{pw['max_pairs']} informative seed pairs and up to {pw['tests_per_family']} "
                          f"tuples per Holm family no comparison can reach p < {metrics.CRITERIA['p_value']}: "
                          f"at least {pw['seeds_needed']} informative seed pairs are needed")
+        elif pw["underpowered"]:
+            warns.append(f"experiment {exp}: median power {pw['power_median']:.0%} (range {pw['power_min']:.0%}-{pw['power_max']:.0%}) "
+                         f"to detect a true {pw['effect']:.0%} T@tau reduction against none after Holm; below "
+                         f"{metrics.CRITERIA['power']:.0%}, so criteria that are not met read inconclusive")
     verdicts = _verdicts(tuples)
-    return {"results_dir": str(results_dir), "n_studies": len(studies), "definitions": DEFINITIONS,
+    return {"results_dir": source, "n_studies": len(studies), "definitions": DEFINITIONS,
             "thresholds": dict(metrics.CRITERIA), "tuples": tuples, "verdicts": verdicts,
+            "verdicts_t_tau": _verdicts(tuples, "status_t_tau"), "verdicts_cost": _verdicts(tuples, "status_cost"),
             "findings": findings(tuples), "power": power, "warnings": warns, "excluded": excluded,
             "studies": studies}
 
@@ -476,56 +556,77 @@ def _holm_and_criteria(tuples: list[dict[str, Any]]) -> dict[str, Any]:
         for c in t["comparisons"].values():
             tt = c["tests"]["t_tau"]
             m = max(tt["holm_family_size"], 1)
-            n = c["t_tau_ratio"]["n_used"]
+            n = c["t_tau_ratio"]["n_nonzero"]
             attainable = metrics.best_holm_p(n, m)
+            pw_c = metrics.t_tau_power(c["t_tau_log_ratios"], m)
             c["criteria"] = metrics.success_criteria(
                 ratio=c["t_tau_ratio"], p_t_tau=tt["p_holm"], p_attainable=attainable,
                 vanilla_frac_reached=c["t_tau_baseline"]["frac_reached"], final_drop=c["final_drop"],
                 final_resolution=c["final_resolution"], final_vanilla=c["final_baseline"],
                 overhead_share=c["overhead_share"], extra_peak_memory=c["extra_peak_memory"],
-                std_vanilla=c["std_baseline"], std_variant=c["std_variant"], applicable=c["applicable"])
+                std_vanilla=c["std_baseline"], std_variant=c["std_variant"], applicable=c["applicable"],
+                final_drop_ci=c["final_drop_ci"], std_inflation_ci=c["std_inflation_ci"], power=pw_c)
             c["status"] = c["criteria"]["status"]
-            pw = power.setdefault(t["experiment"], {"tests_per_family": 0, "min_pairs": None, "max_pairs": 0})
+            c["status_t_tau"] = c["criteria"]["status_t_tau"]
+            c["status_cost"] = c["criteria"]["status_cost"]
+            pw = power.setdefault(t["experiment"], {"tests_per_family": 0, "min_pairs": None, "max_pairs": 0,
+                                                    "powers_vs_none": []})
             pw["tests_per_family"] = max(pw["tests_per_family"], m)
             pw["min_pairs"] = n if pw["min_pairs"] is None else min(pw["min_pairs"], n)
             pw["max_pairs"] = max(pw["max_pairs"], n)
+            if c["baseline"] == VANILLA and np.isfinite(pw_c):
+                pw["powers_vs_none"].append(pw_c)
     for pw in power.values():
         pw["seeds_needed"] = metrics.seeds_needed(pw["tests_per_family"])
         pw["best_holm_p"] = metrics.best_holm_p(pw["max_pairs"], pw["tests_per_family"])
-        pw["underpowered"] = pw["best_holm_p"] >= metrics.CRITERIA["p_value"]
+        pw["significance_attainable"] = pw["best_holm_p"] < metrics.CRITERIA["p_value"]
+        ps = pw.pop("powers_vs_none")
+        pw["effect"] = metrics.CRITERIA["power_effect"]
+        pw["power_median"] = float(np.median(ps)) if ps else math.nan
+        pw["power_min"] = float(np.min(ps)) if ps else math.nan
+        pw["power_max"] = float(np.max(ps)) if ps else math.nan
+        pw["n_powered"] = int(sum(p >= metrics.CRITERIA["power"] for p in ps))
+        pw["n_comparisons"] = len(ps)
+        pw["underpowered"] = bool(not pw["significance_attainable"] or not ps
+                                  or pw["power_median"] < metrics.CRITERIA["power"])
     return power
 
 
-def _verdicts(tuples: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per arm, over the tuples where it is compared with vanilla."""
+def _verdicts(tuples: list[dict[str, Any]], key: str = "status") -> dict[str, Any]:
+    """Per arm, over the tuples where it is compared with vanilla, from each tuple's ``key``
+    (``status``: every criterion; ``status_t_tau``: T@tau alone; ``status_cost``: compute and memory)."""
     st: dict[str, list[str]] = {}
     for t in tuples:
         for c in t["comparisons"].values():
             if c["baseline"] == VANILLA:
-                st.setdefault(c["variant"], []).append(c["status"])
+                st.setdefault(c["variant"], []).append(c[key])
     return {v: metrics.verdict(h) for v, h in sorted(st.items())}
 
 
-#: a criterion's short name in ``findings[...]["failed"]`` and its flag in a comparison's criteria
-CRITERIA_KEYS = (("t_tau", "ok_t_tau"), ("final", "ok_final"), ("compute", "ok_compute"),
-                 ("memory", "ok_memory"), ("std", "ok_std"))
-
-
 def findings(tuples: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One flat row per (experiment, task, scheduler, comparison): what a README table shows."""
+    """One flat row per (experiment, task, scheduler, comparison): what a README table shows.
+
+    ``failed`` lists the criteria whose interval (or value) lies beyond its margin, never one
+    that could not be evaluated (those are in ``not_measured``).
+    """
     out = []
     for t in tuples:
         for name, c in t["comparisons"].items():
-            r = c["t_tau_ratio"]
+            r, cr = c["t_tau_ratio"], c["criteria"]
             out.append({"experiment": t["experiment"], "task": t["task"], "scheduler": t["scheduler"],
                         "comparison": name, "variant": c["variant"], "baseline": c["baseline"],
-                        "n_pairs": r["n_pairs"], "n_used": r["n_used"],
+                        "n_pairs": r["n_pairs"], "n_used": r["n_used"], "n_ties": r["n_ties"],
+                        "n_nonzero": r["n_nonzero"], "n_both_censored": r["n_both_censored"],
                         "t_tau_ratio": r["median"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+                        "geo_mean": r["geo_mean"], "geo_ci_low": r["geo_ci_low"], "geo_ci_high": r["geo_ci_high"],
                         "p": c["tests"]["t_tau"]["p"], "p_holm": c["tests"]["t_tau"]["p_holm"],
                         "better": c["tests"]["t_tau"]["better"],
-                        "p_attainable": c["criteria"]["p_attainable"], "status": c["status"],
-                        "failed": [name for name, key in CRITERIA_KEYS if c["criteria"].get(key) is False],
+                        "p_attainable": cr["p_attainable"], "power": cr["power"], "status": c["status"],
+                        "status_t_tau": c["status_t_tau"], "status_cost": c["status_cost"],
+                        "failed": list(cr["failed"]), "not_measured": list(cr["not_measured"]),
                         "overhead_share": c["overhead_share"],
+                        "shared_proposals": c["shared_proposals"].get("median_shared"),
+                        "trials_per_study": c["shared_proposals"].get("median_trials"),
                         "frac_reached_variant": c["t_tau_variant"]["frac_reached"],
                         "frac_reached_baseline": c["t_tau_baseline"]["frac_reached"]})
     return out
@@ -573,6 +674,8 @@ def transfer(analysis: dict[str, Any]) -> dict[str, Any]:
                 continue
             rows.append({"experiment": t["experiment"], "task": t["task"], "family": family(t["task"]),
                          "scheduler": t["scheduler"], "variant": c["variant"], "auc_gain": c["auc_gain"],
+                         "t_tau_geo_mean": c["t_tau_ratio"]["geo_mean"],
+                         "t_tau_geo_mean_ci": [c["t_tau_ratio"]["geo_ci_low"], c["t_tau_ratio"]["geo_ci_high"]],
                          "t_tau_ratio": c["t_tau_ratio"]["median"], "t_tau_ratio_ci":
                          [c["t_tau_ratio"]["ci_low"], c["t_tau_ratio"]["ci_high"]], "status": c["status"]})
     return {"eta_h": eta, "rows": rows}
@@ -592,7 +695,13 @@ def write_report(analysis: dict[str, Any], out: Path, with_figures: bool = True)
     analysis["transfer"] = transfer(analysis)
     table_files = tables.write_all(analysis, out / "tables")
     figure_files = figures.write_all(analysis, out / "figures") if with_figures else []
-    csv_path = studies_csv.write_csv(analysis["studies"], out / "studies.csv", Path(analysis["results_dir"]))
+    src = Path(analysis["results_dir"])
+    csv_path = out / "studies.csv"
+    if src.is_file():  # rebuilt from a studies.csv: that file is the bundle's, byte for byte
+        if src.resolve() != csv_path.resolve():
+            shutil.copyfile(src, csv_path)
+    else:
+        csv_path = studies_csv.write_csv(analysis["studies"], csv_path, src if src.is_dir() else None)
     summary = {k: v for k, v in analysis.items() if k != "studies"}
     summary["tables"] = {name: recs for name, recs in analysis["table_records"].items()}
     summary.pop("table_records", None)
@@ -638,7 +747,9 @@ def main(argv: list[str] | None = None) -> int:
     from ohgw_bench.run import OneLineParser, prog_name
 
     parser = OneLineParser(prog=prog_name("ohgw-report", "analysis.report"), description=__doc__.splitlines()[0])
-    parser.add_argument("results_dir")
+    parser.add_argument("results_dir", help="results folder, or a bundle's studies.csv (with --from-csv)")
+    parser.add_argument("--from-csv", action="store_true",
+                        help="RESULTS_DIR is a studies.csv: rebuild what its per-study rows allow (no curves, no bias test)")
     parser.add_argument("--out", required=True, help="output folder for summary.json, tables/, figures/, studies.csv")
     parser.add_argument("--no-figures", action="store_true", help="write tables, studies.csv and summary.json only")
     parser.add_argument("--force", action="store_true",
@@ -646,7 +757,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         check_out(Path(args.out), args.force)
-        analysis = analyse(args.results_dir)
+        analysis = analyse_csv(args.results_dir) if args.from_csv else analyse(args.results_dir)
     except (NoResults, UserError) as e:
         print(f"analysis.report: {e}", file=sys.stderr)
         return 2
@@ -662,7 +773,10 @@ def main(argv: list[str] | None = None) -> int:
     for exp, pw in sorted(summary["power"].items()):
         print(f"  {exp}: {pw['min_pairs']}-{pw['max_pairs']} informative seed pairs, Holm families of up to "
               f"{pw['tests_per_family']}; significance needs at least {pw['seeds_needed']} seed pairs"
-              + (" (NOT attainable here)" if pw["underpowered"] else ""))
+              + (" (NOT attainable here)" if not pw["significance_attainable"] else "")
+              + (f"; power for a true {pw['effect']:.0%} reduction vs none: median {pw['power_median']:.0%} "
+                 f"({pw['n_powered']}/{pw['n_comparisons']} comparisons at 80% or more)"
+                 if pw["n_comparisons"] else ""))
     print(f"tables:  {out / 'tables'} ({len(summary['files']['tables'])} files)")
     print(f"figures: {out / 'figures'} ({len(summary['files']['figures'])} files)")
     print(f"studies: {out / 'studies.csv'}")

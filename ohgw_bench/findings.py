@@ -64,9 +64,32 @@ def t_tau_alone(row: Mapping[str, Any]) -> str:
     return "undecided"
 
 
+def _geo(row: Mapping[str, Any]) -> str:
+    """``0.90 [0.81, 1.00]``: the paired geometric-mean T@tau ratio with its 95% bootstrap interval."""
+    if row.get("geo_mean") is None:
+        return "–"
+    return f"{_num(row.get('geo_mean'))} [{_num(row.get('geo_ci_low'))}, {_num(row.get('geo_ci_high'))}]"
+
+
+def _pairs(row: Mapping[str, Any]) -> str:
+    """Pairs actually used, with the exact ties among them (and the shared base proposals, where
+    the arms' schedulers proposed different configs for most trials)."""
+    used, ties = row.get("n_used", row.get("n_pairs", "–")), row.get("n_ties")
+    text = f"{used}" + (f" ({ties} tie{'' if ties == 1 else 's'})" if ties is not None else "")
+    shared, trials = row.get("shared_proposals"), row.get("trials_per_study")
+    if shared is not None and trials and shared < 0.5 * trials:
+        text += f"; {shared:.0f}/{trials:.0f} proposals shared"
+    return text
+
+
 def _status(row: Mapping[str, Any]) -> str:
+    """The status, then the criteria whose interval lies beyond the margin (``fails:``) and those
+    that could not be evaluated (``not measured:``); T@tau is its own column."""
     failed = [f for f in row.get("failed") or [] if f != "t_tau"]
-    return row.get("status", "–") + (f" (fails: {', '.join(failed)})" if failed else "")
+    missing = list(row.get("not_measured") or [])
+    text = str(row.get("status", "–"))
+    notes = ([f"fails: {', '.join(failed)}"] if failed else []) + ([f"not measured: {', '.join(missing)}"] if missing else [])
+    return text + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def _cmp(row: Mapping[str, Any] | None) -> str:
@@ -109,23 +132,30 @@ def study_section(summary: Mapping[str, Any]) -> str:
             if main is None:
                 continue
             ctrl = [_cmp(rows_by.get((task, sched, arm, c))) for c in CONTROLS[arm]]
-            body.append([f"`{task}`", sched, f"`{arm}`", str(main.get("n_pairs", "–")), _ratio(main),
-                         _p(main.get("p_holm")), t_tau_alone(main), _status(main), *ctrl,
+            body.append([f"`{task}`", sched, f"`{arm}`", _pairs(main), _ratio(main), _geo(main),
+                         _p(main.get("p_holm")), _num(main.get("power"), ".0%") if main.get("power") is not None else "–",
+                         t_tau_alone(main), _status(main), *ctrl,
                          _num(main.get("overhead_share"), ".1%") if main.get("overhead_share") is not None else "–"])
-    header = ["task", "scheduler", "arm", "pairs", "T@tau ratio arm/none [95% CI]", "Holm p", "T@tau alone",
-              "claim's criteria", "vs random", "vs prior", "vs sham", "overhead share"]
-    parts = [markdown_table(header, body) + "\n\nT@tau alone: `faster`/`slower` when the interval excludes 1 and "
-             "the Holm-adjusted p < 0.05; `no 15% gain` when the interval lies above 0.85 (the claimed "
-             "reduction is excluded); `undecided` otherwise. The claim's criteria also need the final score, "
-             "compute, memory and spread criteria (`fails:` names those not met). Control cells: the arm "
-             "against that control, paired by seed; `not run` where the study has no such control "
-             "(random and prior run with the normalized step only)."]
+    header = ["task", "scheduler", "arm", "pairs used", "T@tau ratio arm/none, median [95% CI]",
+              "geometric mean [95% CI]", "Holm p", "power (20%)", "T@tau alone", "claim's criteria", "vs random",
+              "vs prior", "vs sham", "overhead share"]
+    parts = [markdown_table(header, body) + "\n\nPairs used: every seed pair; a pair where neither arm reached "
+             "tau counts as a tie (ratio 1); `ties` = pairs with ratio exactly 1. The geometric mean does not "
+             "collapse to 1.00 when most pairs tie, as the median does. Power: the computed chance of meeting the "
+             "T@tau criterion if the true ratio were 0.80. T@tau alone: `faster`/`slower` when the interval "
+             "excludes 1 and the Holm-adjusted p < 0.05; `no 15% gain` when the interval lies above 0.85 (the "
+             "claimed reduction is excluded); `undecided` otherwise. The claim's criteria also need the final "
+             "score, compute (<= 3%), memory and spread criteria, each tested by its interval against its margin "
+             "(`fails:` names those wholly beyond it, `not measured:` those without data); too few seeds or "
+             "power below 80% read `inconclusive` (precedence in `docs/results-format.md`). Control cells: the "
+             "arm against that control, paired by seed; `not run` where the study has no such control (random "
+             "and prior run with the normalized step only)."]
     sens = [f for f in summary.get("findings", []) if f["baseline"] == "none" and f["variant"] not in HEADLINE_ARMS
             and f["variant"].startswith("ohgw")]
     if sens:
         parts.append("eta_h / rho sensitivity (each against `none`, same tuple):\n\n" + markdown_table(
-            ["task", "scheduler", "arm", "pairs", "T@tau ratio [95% CI], Holm p, T@tau alone; claim's criteria"],
-            [[f"`{f['task']}`", f["scheduler"], f"`{f['variant']}`", str(f.get("n_pairs", "–")),
+            ["task", "scheduler", "arm", "pairs used", "T@tau ratio [95% CI], Holm p, T@tau alone; claim's criteria"],
+            [[f"`{f['task']}`", f["scheduler"], f"`{f['variant']}`", _pairs(f),
               f"{_cmp(f)}; {_status(f)}"]
              for f in sorted(sens, key=lambda f: (f["task"], f["scheduler"], f["variant"]))]))
     parts.append(conclusion(summary))
@@ -166,9 +196,31 @@ def conclusion(summary: Mapping[str, Any]) -> str:
             lines.append(f"  Against `sham` (same compute, config unchanged): the interval lies wholly below 1 "
                          f"in {len(better)} of {len(sham)} tuples; T@tau alone: "
                          f"{', '.join(f'{n} {k}' for k, n in sorted(collections.Counter(t_tau_alone(f) for f in sham).items()))}.")
+    for arm in HEADLINE_ARMS:
+        vt = (summary.get("verdicts_t_tau") or {}).get(arm)
+        vc = (summary.get("verdicts_cost") or {}).get(arm)
+        if vt and vc:
+            lines.append(f"  Verdicts for `{arm}` kept apart: T@tau alone {vt['status']} ({vt['n_hold']}/{vt['n_applicable']} "
+                         f"tuples hold); cost alone (compute <= 3%, memory <= +10%) {vc['status']} "
+                         f"({vc['n_hold']}/{vc['n_applicable']} tuples hold).")
+    bias = [r for r in (summary.get("tables") or {}).get("kl", []) if r.get("method") in HEADLINE_ARMS and r.get("bias")]
+    if bias:
+        cnt = collections.Counter(r["bias"] for r in bias)
+        lines.append(f"- Hyperparameter bias of the chosen configs (shift of the mean against `none`, 90% interval "
+                     f"against +-0.10 of the range), headline arms over tuples and hyperparameters: "
+                     f"{', '.join(f'{n} {k}' for k, n in sorted(cnt.items()))}.")
     power = summary.get("power", {})
     for exp, pw in sorted(power.items()):
-        if pw.get("underpowered"):
+        if pw.get("significance_attainable") is False:
+            lines.append(f"- Experiment `{exp}` cannot reach significance: Holm over {pw.get('tests_per_family')} tests "
+                         f"needs at least {pw.get('seeds_needed')} informative seed pairs for p < 0.05 to be attainable.")
+        if pw.get("power_median") is not None:
+            lines.append(f"- Power of experiment `{exp}` to detect a true 20% T@tau reduction (median ratio 0.80) "
+                         f"against `none`, after Holm: median {_num(pw['power_median'], '.0%')} over "
+                         f"{pw.get('n_comparisons')} comparisons (range {_num(pw.get('power_min'), '.0%')}-"
+                         f"{_num(pw.get('power_max'), '.0%')}; {pw.get('n_powered')} at 80% or more)"
+                         + (": underpowered, so unmet criteria read inconclusive." if pw.get("underpowered") else "."))
+        elif pw.get("underpowered"):
             lines.append(f"- Experiment `{exp}` is underpowered: Holm over {pw.get('tests_per_family')} tests "
                          f"needs at least {pw.get('seeds_needed')} seed pairs for p < 0.05 to be attainable.")
     excluded = summary.get("excluded", [])

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -37,10 +38,18 @@ CRITERIA = {
     "t_tau_reduction": 0.15,
     "p_value": 0.05,
     "final_drop": 0.002,
-    "overhead_share": 0.05,
+    "overhead_share": 0.03,
     "extra_peak_memory": 0.10,
     "std_inflation": 0.10,
     "verdict_fraction": 0.75,
+    #: the design's power is computed for this true T@tau reduction, and must reach ``power``
+    "power_effect": 0.20,
+    "power": 0.80,
+    #: two-sided level of the intervals that final score and spread are tested with against their
+    #: margins (a one-sided 95% bound each way)
+    "margin_level": 0.90,
+    #: bias test: the shift of the chosen configs' mean, in unit-cube units (fraction of the range)
+    "bias_margin": 0.10,
 }
 
 
@@ -138,23 +147,24 @@ def censored_quantile(values: ArrayLike, q: float) -> float:
 
 
 def censored_summary(times: ArrayLike, reached: ArrayLike) -> dict[str, float]:
-    """n, fraction reaching tau, and median/quartiles of T@tau with censored values as +inf.
+    """n, fraction reaching tau, and the Kaplan-Meier median and quartiles of T@tau.
 
-    JSON has no infinity (results.py writes it as null), so ``median_not_reached`` says it
-    in so many words.
+    The quantiles are :func:`km_quantile` (the one definition of a T@tau quantile: tables and
+    figures alike); +inf when the estimate never gets there. JSON has no infinity (results.py
+    writes it as null), so ``median_not_reached`` says it in so many words.
     """
     t = np.asarray(times, dtype=float)
     r = np.asarray(reached, dtype=bool)
-    x = np.where(r, t, math.inf)
-    n = int(x.size)
+    n = int(t.size)
+    med = km_quantile(t, r, 0.5)
     return {
         "n": n,
         "n_reached": int(r.sum()),
         "frac_reached": float(r.mean()) if n else math.nan,
-        "median": censored_quantile(x, 0.5),
-        "q25": censored_quantile(x, 0.25),
-        "q75": censored_quantile(x, 0.75),
-        "median_not_reached": bool(n and math.isinf(censored_quantile(x, 0.5))),
+        "median": med,
+        "q25": km_quantile(t, r, 0.25),
+        "q75": km_quantile(t, r, 0.75),
+        "median_not_reached": bool(n and math.isinf(med)),
     }
 
 
@@ -330,6 +340,42 @@ def kl_shift(variant: ArrayLike, vanilla: ArrayLike, log: bool, low: float, high
             "mean_variant": mp, "mean_vanilla": mq, "var_variant": vp, "var_vanilla": vq}
 
 
+def shift_test(variant: ArrayLike, vanilla: ArrayLike, log: bool, low: float, high: float,
+               margin: float = CRITERIA["bias_margin"], level: float = CRITERIA["margin_level"],
+               n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """Bias test of one hyperparameter: the shift of the mean (variant - vanilla) in unit-cube
+    units with a percentile bootstrap interval (each arm resampled on its own), against an
+    equivalence margin.
+
+    ``outcome``: ``no bias`` when the ``level`` interval lies inside [-margin, margin] (an
+    equivalence test at (1 - level) / 2 each side), ``biased`` when it lies wholly outside,
+    ``undecided`` when it crosses a margin, ``not measured`` with fewer than two values per arm.
+    """
+    lo, hi = to_unconstrained([low, high], log)
+    span = float(hi - lo)
+    x = (to_unconstrained(variant, log) - lo) / span if span > 0 else np.array([])
+    y = (to_unconstrained(vanilla, log) - lo) / span if span > 0 else np.array([])
+    x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+    out: dict[str, Any] = {"shift": math.nan, "ci_low": math.nan, "ci_high": math.nan, "level": level,
+                           "margin": margin, "n_variant": int(x.size), "n_vanilla": int(y.size),
+                           "outcome": "not measured"}
+    if x.size < 2 or y.size < 2:
+        return out
+    rng = np.random.default_rng(seed)
+    bx = x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(axis=1)
+    by = y[rng.integers(0, y.size, size=(n_boot, y.size))].mean(axis=1)
+    a = (1.0 - level) / 2.0
+    c_lo, c_hi = (float(q) for q in np.quantile(bx - by, [a, 1.0 - a]))
+    out.update(shift=float(x.mean() - y.mean()), ci_low=c_lo, ci_high=c_hi)
+    if -margin <= c_lo and c_hi <= margin:
+        out["outcome"] = "no bias"
+    elif c_lo > margin or c_hi < -margin:
+        out["outcome"] = "biased"
+    else:
+        out["outcome"] = "undecided"
+    return out
+
+
 def paired_wilcoxon(variant: ArrayLike, vanilla: ArrayLike) -> dict[str, float]:
     """Two-sided Wilcoxon signed-rank test of paired seeds (scipy), zero differences dropped.
 
@@ -410,75 +456,188 @@ def t_tau_reduction(median_vanilla: float, median_variant: float) -> float:
     return 1.0 - median_variant / median_vanilla
 
 
-def km_curve(times: ArrayLike, reached: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """Kaplan-Meier estimate of P(T@tau > t): (event times, survival just after each).
+def _km_steps(times: ArrayLike, reached: ArrayLike) -> tuple[np.ndarray, list[Fraction]]:
+    """Event times and the exact Kaplan-Meier survival just after each, as fractions.
 
-    Censored studies (never reached tau) leave the risk set at their censoring time; on a tie
-    the event is counted first (the survival-analysis convention).
+    The product of (1 - d/n) factors is kept in exact rational arithmetic: in floating point
+    30 studies with 15 events give 0.5000000000000001 where the estimate is exactly 1/2, and a
+    quantile read with ``<=`` then jumps to the next event (issue 23).
     """
     t = np.asarray(times, dtype=float)
     r = np.asarray(reached, dtype=bool)
     ok = np.isfinite(t)
     t, r = t[ok], r[ok]
-    if t.size == 0:
-        return np.array([]), np.array([])
-    ev_times = np.unique(t[r])
-    surv = []
-    s = 1.0
+    ev_times = np.unique(t[r]) if t.size else np.array([])
+    surv: list[Fraction] = []
+    s = Fraction(1)
     for e in ev_times:
         at_risk = int(np.sum(t >= e))
         d = int(np.sum((t == e) & r))
-        s *= 1.0 - d / at_risk
+        s *= Fraction(at_risk - d, at_risk)
         surv.append(s)
-    return ev_times, np.asarray(surv, dtype=float)
+    return ev_times, surv
+
+
+def km_curve(times: ArrayLike, reached: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Kaplan-Meier estimate of P(T@tau > t): (event times, survival just after each).
+
+    Censored studies (never reached tau) leave the risk set at their censoring time; on a tie
+    the event is counted first (the survival-analysis convention). Computed exactly
+    (:func:`_km_steps`) and returned as floats.
+    """
+    ev, surv = _km_steps(times, reached)
+    return ev, np.asarray([float(x) for x in surv], dtype=float)
+
+
+def km_quantile(times: ArrayLike, reached: ArrayLike, q: float) -> float:
+    """The q-quantile of T@tau from the Kaplan-Meier estimate: the first event time at which the
+    estimated P(T@tau <= t) reaches q, i.e. survival falls to 1 - q or below.
+
+    The comparison is exact (rational survival against the rational 1 - q), so a survival of
+    exactly 1/2 gives the median at that event, not the next one. +inf when the estimate never
+    falls that far; NaN with no studies.
+    """
+    if np.asarray(times).size == 0:
+        return math.nan
+    ev, surv = _km_steps(times, reached)
+    target = 1 - Fraction(str(q))
+    for e, s in zip(ev, surv):
+        if s <= target:
+            return float(e)
+    return math.inf
 
 
 def km_median(times: ArrayLike, reached: ArrayLike) -> float:
     """Kaplan-Meier median of T@tau: the first event time where survival falls to 0.5 or below.
 
-    +inf when the estimate never falls that far (fewer than half reach tau, in effect); NaN
-    with no studies. With one common budget every censoring follows every event and this is
-    the plain median with censored studies as +inf; with differing budgets it is not.
+    The one definition of "median T@tau" every table and figure uses. +inf when the estimate
+    never falls that far (fewer than half reach tau, in effect); NaN with no studies. With one
+    common budget every censoring follows every event and this is the lower median with
+    censored studies as +inf (with an even count and exactly half reached below it, the earlier
+    of the two middle values, not their mean); with differing budgets it is not.
     """
-    ev, surv = km_curve(times, reached)
-    if np.asarray(times).size == 0:
-        return math.nan
-    below = np.flatnonzero(surv <= 0.5)
-    return float(ev[below[0]]) if below.size else math.inf
+    return km_quantile(times, reached, 0.5)
+
+
+def _tie(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Exact ties of paired times, up to round-off (the simulated clock gives many)."""
+    return np.isclose(a, b, rtol=1e-12, atol=0.0)
 
 
 def paired_ratio(variant_t: ArrayLike, variant_reached: ArrayLike, vanilla_t: ArrayLike,
                  vanilla_reached: ArrayLike, budget: float, n_boot: int = 4000, seed: int = 0,
                  level: float = 0.95) -> dict[str, Any]:
-    """Paired median of per-seed T@tau ratios (variant / baseline) with a bootstrap interval.
+    """Paired per-seed T@tau ratios (variant / baseline): median and geometric mean, each with a
+    percentile bootstrap interval, and the count of exact ties.
 
     Censored pairs: a study that never reached tau counts at the budget (a lower bound of its
     time), so a pair with one censored side gives a bounded ratio (``n_one_censored``); a pair
-    censored on both sides carries no information about the ratio and is dropped
-    (``n_both_censored``). The interval is the percentile bootstrap of the median over pairs
-    (``n_boot`` resamples, fixed ``seed`` so the report is reproducible). ``log_ratios`` are the
-    per-pair values the Wilcoxon test of T@tau uses.
+    censored on both sides is kept as a tie, ratio 1 (``n_both_censored``): neither arm got
+    there within the budget, so the pair says "no difference seen", and dropping it would
+    change the estimand from one comparison to the next. ``n_ties`` counts the pairs whose
+    ratio is exactly 1 (both-censored pairs included); ``n_nonzero`` the informative ones the
+    Wilcoxon test uses. The geometric mean (exp of the mean log ratio) does not collapse to 1
+    when most pairs tie, as the median does. The intervals resample pairs (``n_boot``
+    resamples, fixed ``seed``, so the report is reproducible). ``log_ratios`` are the per-pair
+    values of the Wilcoxon test of T@tau.
     """
     vt, vr = np.asarray(variant_t, dtype=float), np.asarray(variant_reached, dtype=bool)
     bt, br = np.asarray(vanilla_t, dtype=float), np.asarray(vanilla_reached, dtype=bool)
     vt = np.where(vr, vt, budget)
     bt = np.where(br, bt, budget)
     both = ~vr & ~br
-    use = ~both & np.isfinite(vt) & np.isfinite(bt) & (vt > 0) & (bt > 0)
-    lr = np.log(vt[use] / bt[use])
+    use = np.isfinite(vt) & np.isfinite(bt) & (vt > 0) & (bt > 0)
+    lr = np.where(both[use] | _tie(vt[use], bt[use]), 0.0, np.log(vt[use] / np.where(bt[use] > 0, bt[use], 1.0)))
+    nan = math.nan
     out: dict[str, Any] = {"n_pairs": int(vt.size), "n_used": int(lr.size),
-                           "n_one_censored": int(np.sum(use & (vr != br))), "n_both_censored": int(both.sum()),
-                           "median": math.nan, "ci_low": math.nan, "ci_high": math.nan, "level": level,
+                           "n_one_censored": int(np.sum(use & (vr != br))),
+                           "n_both_censored": int(np.sum(use & both)),
+                           "n_ties": int(np.sum(lr == 0.0)), "n_nonzero": int(np.count_nonzero(lr)),
+                           "median": nan, "ci_low": nan, "ci_high": nan,
+                           "geo_mean": nan, "geo_ci_low": nan, "geo_ci_high": nan, "level": level,
                            "log_ratios": lr.tolist()}
     if lr.size == 0:
         return out
     out["median"] = float(np.exp(np.median(lr)))
+    out["geo_mean"] = float(np.exp(np.mean(lr)))
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, lr.size, size=(n_boot, lr.size))
-    meds = np.median(lr[idx], axis=1)
     a = (1.0 - level) / 2.0
-    out["ci_low"], out["ci_high"] = (float(np.exp(q)) for q in np.quantile(meds, [a, 1.0 - a]))
+    out["ci_low"], out["ci_high"] = (float(np.exp(q)) for q in np.quantile(np.median(lr[idx], axis=1), [a, 1.0 - a]))
+    out["geo_ci_low"], out["geo_ci_high"] = (float(np.exp(q)) for q in np.quantile(np.mean(lr[idx], axis=1), [a, 1.0 - a]))
     return out
+
+
+def bootstrap_pairs(stat: Any, x: ArrayLike, y: ArrayLike, level: float, n_boot: int = 2000,
+                    seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``stat(x, y)`` over resampled pairs (rows kept together).
+
+    Pairs with a non-finite side are left out; (NaN, NaN) with fewer than two pairs or when the
+    statistic is never finite.
+    """
+    xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(xa) & np.isfinite(ya)
+    xa, ya = xa[ok], ya[ok]
+    if xa.size < 2:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, xa.size, size=(n_boot, xa.size))
+    vals = np.array([stat(xa[i], ya[i]) for i in idx], dtype=float)
+    vals = vals[np.isfinite(vals)]
+    if vals.size == 0:
+        return math.nan, math.nan
+    a = (1.0 - level) / 2.0
+    lo, hi = np.quantile(vals, [a, 1.0 - a])
+    return float(lo), float(hi)
+
+
+def _signed_rank_p(d: np.ndarray) -> np.ndarray:
+    """Two-sided signed-rank p per row of ``d`` by the normal approximation with tie correction
+    (vectorised for the power simulation; zeros dropped as in :func:`paired_wilcoxon`)."""
+    from scipy.stats import norm, rankdata
+
+    out = np.ones(d.shape[0])
+    for i, row in enumerate(d):
+        row = row[row != 0]
+        n = row.size
+        if n == 0:
+            continue
+        r = rankdata(np.abs(row))
+        w = float(np.sum(r[row > 0]))
+        _, counts = np.unique(r, return_counts=True)
+        var = n * (n + 1) * (2 * n + 1) / 24.0 - float(np.sum(counts**3 - counts)) / 48.0
+        if var <= 0:
+            continue
+        z = (w - n * (n + 1) / 4.0) / math.sqrt(var)
+        out[i] = 2.0 * norm.sf(abs(z))
+    return out
+
+
+def t_tau_power(log_ratios: ArrayLike, m: int, effect: float = CRITERIA["power_effect"],
+                alpha: float = CRITERIA["p_value"], target: float = 1.0 - CRITERIA["t_tau_reduction"],
+                n_sim: int = 400, seed: int = 0) -> float:
+    """Power of the T@tau criterion for a true reduction of ``effect``, by simulation.
+
+    Each simulated study draws as many pairs as observed from the observed log ratios, centred
+    on their median and shifted to log(1 - effect) (the seeds' own spread around a true 20%
+    reduction of the median ratio, the criterion's estimand; centring on the median keeps the
+    tied pairs together at the shifted value), and counts as a success when the median ratio is <= ``target`` and
+    the signed-rank p is below alpha / m (the first Holm step, a lower bound of Holm's power).
+    Censoring is not re-simulated. 0 when p < alpha / m is not attainable with the pairs at
+    hand (exact test); NaN without pairs.
+    """
+    lr = np.asarray(log_ratios, dtype=float)
+    lr = lr[np.isfinite(lr)]
+    n = int(lr.size)
+    if n == 0:
+        return math.nan
+    if best_holm_p(n, m) >= alpha:
+        return 0.0
+    resid = lr - np.median(lr)
+    rng = np.random.default_rng(seed)
+    d = resid[rng.integers(0, n, size=(n_sim, n))] + math.log(1.0 - effect)
+    ok = (np.median(d, axis=1) <= math.log(target)) & (_signed_rank_p(d) < alpha / max(m, 1))
+    return float(ok.mean())
 
 
 def min_wilcoxon_p(n: int) -> float:
@@ -487,7 +646,8 @@ def min_wilcoxon_p(n: int) -> float:
 
 
 def best_holm_p(n: int, m: int) -> float:
-    """Best Holm-adjusted p any of ``m`` tests with ``n`` pairs each can reach: m * 2 / 2^n.
+    """Best Holm-adjusted p any of ``m`` tests with ``n`` informative (nonzero) pairs each can
+    reach: m * 2 / 2^n (ties carry no sign, so they do not count).
 
     Holm multiplies the smallest p by m and never lowers a larger one below it.
     """
@@ -514,83 +674,143 @@ def metric_resolution(values: ArrayLike) -> float:
 
 
 STATUSES = ("holds", "does not hold", "inconclusive", "not applicable")
+#: one criterion's outcome: its interval (or value) within the margin, beyond it, straddling it,
+#: or no data to evaluate it with
+OUTCOMES = ("met", "failed", "undecided", "not measured")
+CRITERION_NAMES = ("t_tau", "final", "compute", "memory", "std")
+
+
+def margin_outcome(ci: Sequence[float], margin: float) -> str:
+    """``met`` when the interval lies wholly at or below ``margin``, ``failed`` when wholly
+    above, ``undecided`` when it straddles it, ``not measured`` when it is not finite."""
+    lo, hi = (_fnum(x) for x in ci)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "not measured"
+    if hi <= margin:
+        return "met"
+    if lo > margin:
+        return "failed"
+    return "undecided"
 
 
 def success_criteria(*, ratio: Mapping[str, Any], p_t_tau: float, p_attainable: float,
                      vanilla_frac_reached: float, final_drop: float, final_resolution: float,
                      final_vanilla: float, overhead_share: float, extra_peak_memory: float,
                      std_vanilla: float, std_variant: float, applicable: bool = True,
+                     final_drop_ci: Sequence[float] | None = None,
+                     std_inflation_ci: Sequence[float] | None = None, power: float = math.nan,
                      thresholds: Mapping[str, float] = CRITERIA) -> dict[str, Any]:
-    """The proposal's criteria for one comparison in one tuple, each criterion and a ``status``.
+    """The proposal's criteria for one comparison in one tuple: each criterion's outcome and a
+    ``status`` (docs/results-format.md, "Statuses", states the same rules).
 
-    - T@tau: paired median ratio <= 1 - 15% and Holm-adjusted p < alpha.
-    - final: relative drop of the median final validation score <= 0.2%; flagged
-      (``final_below_resolution``) when that threshold is finer than the metric's resolution.
-    - compute: overhead share (S/W) <= 5%; memory: study peak RSS over the baseline's <= +10%;
-      std: std of T@tau (censored at the budget) inflated by <= 10%.
+    Outcomes (``outcome[name]``, one of :data:`OUTCOMES`):
 
-    ``status``: ``not applicable`` when the warm-start never ran (``applicable`` false);
-    ``holds`` when every criterion holds; ``does not hold`` when a non-statistical criterion
-    fails, or when significance was attainable and the seeds exclude the claimed effect (the 95%
-    interval of the paired T@tau ratio lies wholly above ``1 - t_tau_reduction``); ``inconclusive``
-    when significance was not attainable (best Holm p >= alpha), the baseline reaches tau in
-    fewer than half its seeds (no T@tau to compare), the study peak memory was not recorded
-    (folders written before ``peak_rss_bytes``), or T@tau's criterion fails while its interval
-    still reaches the claimed reduction (the seeds neither confirm nor exclude it). Any other
-    missing input fails its criterion.
+    - t_tau: ``met`` when the paired median ratio is <= 1 - 15% and the Holm-adjusted p < alpha;
+      ``failed`` when its 95% interval lies wholly above 0.85 (the seeds exclude the claimed
+      reduction); else ``undecided``.
+    - final: the relative drop of the median final validation score against its 0.2% margin,
+      by its ``margin_level`` (90%) bootstrap interval: non-inferiority ``met`` when the interval
+      lies at or below the margin, ``failed`` when above it, else ``undecided``
+      (``final_below_resolution`` flags a margin finer than the metric's resolution).
+    - std: the inflation of the std of T@tau (censored at the budget) against +10%, the same way.
+    - compute: overhead share S/W <= 3% (the claim's threshold); memory: study peak RSS over
+      the baseline's <= +10%. Deterministic counts, compared as values.
+
+    An interval not given falls back to the point value (a degenerate interval). A criterion
+    without data is ``not measured`` (never ``failed``).
+
+    ``status``, first rule that applies wins:
+
+    1. ``not applicable``: the warm-start never ran (``applicable`` false).
+    2. ``inconclusive`` (too few seeds): the best attainable Holm p with the informative pairs
+       is >= alpha, or vanilla reaches tau in fewer than half its seeds.
+    3. ``holds``: every criterion ``met``.
+    4. ``inconclusive`` (underpowered): the computed power for a true 20% reduction is below
+       80%, unless T@tau ``failed`` (its interval already excludes the claimed reduction).
+    5. ``does not hold``: some criterion ``failed``.
+    6. ``inconclusive``: otherwise (a criterion undecided or not measured).
+
+    ``status_t_tau`` applies the same rules to T@tau alone, ``status_cost`` to compute and
+    memory alone (``holds`` / ``does not hold`` / ``inconclusive`` when not measured).
     """
     th = thresholds
     alpha = th["p_value"]
+    target = 1.0 - th["t_tau_reduction"]
     med = _fnum(ratio.get("median"))
+    ci_low, ci_high = _fnum(ratio.get("ci_low")), _fnum(ratio.get("ci_high"))
     p_ok = bool(np.isfinite(p_t_tau) and p_t_tau < alpha)
-    c_time = bool(p_ok and np.isfinite(med) and med <= 1.0 - th["t_tau_reduction"])
-    ci_low = _fnum(ratio.get("ci_low"))
-    #: the data exclude the claimed reduction: even the interval's low end is above the target ratio
-    excluded = bool(np.isfinite(ci_low) and ci_low > 1.0 - th["t_tau_reduction"])
-    c_final = bool(np.isfinite(final_drop) and final_drop <= th["final_drop"])
-    c_compute = bool(np.isfinite(overhead_share) and overhead_share <= th["overhead_share"])
-    c_mem = bool(np.isfinite(extra_peak_memory) and extra_peak_memory <= th["extra_peak_memory"])
+    excluded = bool(np.isfinite(ci_low) and ci_low > target)
+    if not np.isfinite(med):
+        o_time = "not measured"
+    elif p_ok and med <= target:
+        o_time = "met"
+    elif excluded:
+        o_time = "failed"
+    else:
+        o_time = "undecided"
     infl = std_inflation(std_vanilla, std_variant)
-    c_std = bool(np.isfinite(infl) and infl <= th["std_inflation"])
+    fci = list(final_drop_ci) if final_drop_ci is not None else [final_drop, final_drop]
+    sci = list(std_inflation_ci) if std_inflation_ci is not None else [infl, infl]
+    outcome = {
+        "t_tau": o_time,
+        "final": margin_outcome(fci, th["final_drop"]),
+        "compute": margin_outcome([overhead_share, overhead_share], th["overhead_share"]),
+        "memory": margin_outcome([extra_peak_memory, extra_peak_memory], th["extra_peak_memory"]),
+        "std": margin_outcome(sci, th["std_inflation"]),
+    }
     fine = bool(np.isfinite(final_resolution) and np.isfinite(final_vanilla)
                 and th["final_drop"] * abs(final_vanilla) < final_resolution)
-    underpowered = bool(not (np.isfinite(p_attainable) and p_attainable < alpha)
-                        or not (np.isfinite(vanilla_frac_reached) and vanilla_frac_reached >= 0.5))
-    mem_measured = bool(np.isfinite(extra_peak_memory))
+    too_few = bool(not (np.isfinite(p_attainable) and p_attainable < alpha)
+                   or not (np.isfinite(vanilla_frac_reached) and vanilla_frac_reached >= 0.5))
+    low_power = bool(np.isfinite(power) and power < th["power"])
+    underpowered = too_few or low_power
     out: dict[str, Any] = {
         "t_tau_ratio": med,
-        "t_tau_ratio_ci": [_fnum(ratio.get("ci_low")), _fnum(ratio.get("ci_high"))],
+        "t_tau_ratio_ci": [ci_low, ci_high],
+        "t_tau_geo_mean": _fnum(ratio.get("geo_mean")),
+        "t_tau_geo_mean_ci": [_fnum(ratio.get("geo_ci_low")), _fnum(ratio.get("geo_ci_high"))],
         "p_t_tau": p_t_tau,
         "p_attainable": p_attainable,
+        "power": power,
         "final_drop": final_drop,
+        "final_drop_ci": [_fnum(x) for x in fci],
         "final_resolution": final_resolution,
         "final_below_resolution": fine,
         "overhead_share": overhead_share,
         "extra_peak_memory": extra_peak_memory,
         "std_inflation": infl,
-        "ok_t_tau": c_time,
+        "std_inflation_ci": [_fnum(x) for x in sci],
+        "outcome": outcome,
+        "failed": [k for k in CRITERION_NAMES if outcome[k] == "failed"],
+        "not_measured": [k for k in CRITERION_NAMES if outcome[k] == "not measured"],
         "t_tau_effect_excluded": excluded,
-        "ok_final": c_final,
-        "ok_compute": c_compute,
-        "ok_memory": c_mem,
-        "ok_std": c_std,
+        "too_few_seeds": too_few,
         "underpowered": underpowered,
-        "memory_measured": mem_measured,
+        "memory_measured": outcome["memory"] != "not measured",
     }
-    out["holds"] = bool(applicable) and all(out[k] for k in ("ok_t_tau", "ok_final", "ok_compute", "ok_memory", "ok_std"))
-    if not applicable:
-        status = "not applicable"
-    elif out["holds"]:
-        status = "holds"
-    elif not (out["ok_final"] and out["ok_compute"] and out["ok_std"] and (c_mem or not mem_measured)):
-        status = "does not hold"
-    elif underpowered or not mem_measured:
-        status = "inconclusive"
-    elif out["ok_t_tau"] or excluded:
-        status = "does not hold"  # T@tau settled (met, or its claimed reduction excluded); another criterion failed
-    else:
-        status = "inconclusive"
-    out["status"] = status
+    for k in CRITERION_NAMES:
+        out[f"ok_{k}"] = outcome[k] == "met"
+    out["holds"] = bool(applicable) and all(v == "met" for v in outcome.values())
+
+    def decide(names: Sequence[str]) -> str:
+        got = [outcome[k] for k in names]
+        if not applicable:
+            return "not applicable"
+        if too_few:
+            return "inconclusive"
+        if all(g == "met" for g in got):
+            return "holds"
+        if low_power and not ("t_tau" in names and outcome["t_tau"] == "failed"):
+            return "inconclusive"
+        if "failed" in got:
+            return "does not hold"
+        return "inconclusive"
+
+    out["status"] = decide(CRITERION_NAMES)
+    out["status_t_tau"] = decide(("t_tau",))
+    cost = [outcome["compute"], outcome["memory"]]
+    out["status_cost"] = ("not applicable" if not applicable else "holds" if all(c == "met" for c in cost)
+                          else "does not hold" if "failed" in cost else "inconclusive")
     return out
 
 

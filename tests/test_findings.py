@@ -29,7 +29,9 @@ def test_block_reads_the_summaries_and_says_what_they_say(tmp_path: Path) -> Non
     (tmp_path / "reports" / "nudge").mkdir(parents=True)
     rows = [_row("t1", "asha", "ohgw", "none", 0.7, 0.6, 0.8, "holds"),
             _row("t1", "asha", "ohgw", "sham", 0.75, 0.62, 0.9, "holds"),
-            {**_row("t2", "asha", "ohgw", "none", 1.2, 1.05, 1.4, "does not hold"), "failed": ["t_tau", "final"]},
+            {**_row("t2", "asha", "ohgw", "none", 1.2, 1.05, 1.4, "does not hold"), "failed": ["t_tau", "final"],
+             "not_measured": ["memory"], "geo_mean": 1.15, "geo_ci_low": 1.02, "geo_ci_high": 1.3, "n_ties": 4,
+             "power": 0.62, "shared_proposals": 6.0, "trials_per_study": 28.0},
             _row("t1", "asha", "ohgw-eta1em02", "none", 1.0, 0.9, 1.1, "inconclusive")]
     study = {"n_studies": 120, "findings": rows, "power": {"cpu": {"underpowered": True, "tests_per_family": 9,
                                                                    "seeds_needed": 8}}, "excluded": []}
@@ -39,9 +41,12 @@ def test_block_reads_the_summaries_and_says_what_they_say(tmp_path: Path) -> Non
     (tmp_path / "reports" / "cpu" / "summary.json").write_text(json.dumps(study))
     (tmp_path / "reports" / "nudge" / "summary.json").write_text(json.dumps(nudge))
     text = findings.block(tmp_path)
-    assert "| 0.70 [0.60, 0.80] | 0.040 | faster | holds |" in text
+    assert "| 28 | 0.70 [0.60, 0.80] | – | 0.040 | – | faster | holds |" in text
     assert "0.75 [0.62, 0.90], p=0.040, faster" in text  # the sham control's cell
-    assert "| 1.20 [1.05, 1.40] | 0.040 | slower | does not hold (fails: final) |" in text
+    # pairs actually used with ties and shared proposals; geometric mean; power; an unevaluable
+    # criterion is "not measured", never under "fails:"
+    assert ("| 28 (4 ties); 6/28 proposals shared | 1.20 [1.05, 1.40] | 1.15 [1.02, 1.30] | 0.040 | 62% | slower "
+            "| does not hold (fails: final; not measured: memory) |") in text
     assert "1 holds, 1 does not hold" in text  # the plain-words count over the two ohgw-vs-none tuples
     assert "wholly below 1 in 1 tuple(s) and wholly above 1 in 1" in text
     assert "`ohgw-eta1em02`" in text and "no 15% gain; inconclusive" in text  # sensitivity arms: own table

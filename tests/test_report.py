@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis import report
+from analysis import figures, report
 from ohgw_bench import results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -189,11 +189,12 @@ def test_t_tau_censoring_and_medians(closed_analysis: dict) -> None:
     # [50, 60, 70, 80, 90, inf]: median (70+80)/2, q25 60+0.25*10, q75 80+0.75*10
     assert (van["n"], van["n_reached"]) == (6, 5)
     assert van["frac_reached"] == pytest.approx(5 / 6)
-    assert (van["median"], van["q25"], van["q75"]) == pytest.approx((75.0, 62.5, 87.5))
+    assert (van["median"], van["q25"], van["q75"]) == pytest.approx((70.0, 60.0, 90.0))
     # Kaplan-Meier: survival 5/6, 4/6, 3/6 after 50, 60, 70 -> median 70
     assert van["km_median"] == pytest.approx(70.0)
     ohgw = tuple_entry(closed_analysis, "s1")["methods"]["ohgw"]["t_tau"]
-    assert (ohgw["median"], ohgw["q25"], ohgw["q75"]) == pytest.approx((56.5, 46.75, 67.75))
+    # all six reached: the KM quantiles are the lower order statistics (no interpolation)
+    assert (ohgw["median"], ohgw["q25"], ohgw["q75"]) == pytest.approx((52.0, 45.0, 70.0))
     cmp_ = tuple_entry(closed_analysis, "s1")["comparisons"]["ohgw vs none"]
     ratios = t_tau_values("s1", "ohgw") / t_tau_values("s1", "none")
     assert cmp_["t_tau_ratio"]["median"] == pytest.approx(math.exp(np.median(np.log(ratios))))
@@ -290,9 +291,14 @@ def test_kl_shift_against_gaussian_fits(closed_analysis: dict) -> None:
 
 def test_criteria_and_verdict(closed_analysis: dict) -> None:
     c = tuple_entry(closed_analysis, "s1")["comparisons"]["ohgw vs none"]["criteria"]
-    # reduction 24.7%, Holm p = 2 * 2/64 or the s2 p; compute 4/(T-4) < 5%; peak +5%; std shrinks
+    # reduction 24.7%, Holm p = 2 * 2/64 or the s2 p; compute 4/(T-4) < 3%; peak +5%; std shrinks
     assert c["ok_t_tau"] == (c["p_t_tau"] < 0.05)
-    assert c["ok_final"] and c["ok_compute"] and c["ok_memory"]
+    assert c["ok_compute"] and c["ok_memory"]
+    # final medians equal (drop 0), but one vanilla seed at 0.2 makes the paired 90% interval of
+    # the drop straddle the 0.2% margin: undecided, not failed
+    assert c["final_drop"] == 0.0 and c["final_drop_ci"][0] < 0.002 < c["final_drop_ci"][1]
+    assert c["outcome"]["final"] == "undecided" and not c["ok_final"] and c["failed"] == []
+    assert c["power"] == 0.0  # 6 pairs, 2 tests: p < 0.05 / 2 is not attainable
     std_v, std_0 = np.std(t_tau_values("s1", "ohgw"), ddof=1), np.std(t_tau_values("s1", "none"), ddof=1)
     assert c["std_inflation"] == pytest.approx(std_v / std_0 - 1)
     assert c["ok_std"]
@@ -326,9 +332,9 @@ def test_summary_holds_table_numbers(closed_form: Path, closed_analysis: dict, t
     summary = json.loads((out / "summary.json").read_text())
     assert summary["warnings"] and summary["verdicts"]["ohgw"]["n_tuples"] == 2
     rec = [r for r in summary["tables"]["t_tau"] if r["scheduler"] == "s1" and r["method"] == "none"][0]
-    assert (rec["km_median"], rec["q25"], rec["q75"]) == pytest.approx((70.0, 62.5, 87.5))
+    assert (rec["km_median"], rec["q25"], rec["q75"]) == pytest.approx((70.0, 60.0, 90.0))
     t_s1 = [t for t in summary["tuples"] if t["scheduler"] == "s1"][0]
-    assert t_s1["methods"]["none"]["t_tau"]["q75"] == pytest.approx(87.5)
+    assert t_s1["methods"]["none"]["t_tau"]["q75"] == pytest.approx(90.0)
     assert t_s1["methods"]["none"]["t_tau"]["median_not_reached"] is False
     crit = [r for r in summary["tables"]["criteria"] if r["scheduler"] == "s1" and r["comparison"] == "ohgw vs none"][0]
     cmp_ = tuple_entry(closed_analysis, "s1")["comparisons"]["ohgw vs none"]
@@ -336,8 +342,8 @@ def test_summary_holds_table_numbers(closed_form: Path, closed_analysis: dict, t
     assert crit["p_t_tau"] == pytest.approx(cmp_["tests"]["t_tau"]["p_holm"])
     assert not (out / "figures").exists() and summary["files"]["figures"] == []
     md = (out / "tables" / "t_tau.md").read_text()
-    assert "| toy-v1 | s1 | none | 0.500 | 6 | 83 | 70.0 | 62.5 | 87.5 |" in md
-    tex = (out / "tables" / "criteria.tex").read_text()
+    assert "| toy-v1 | s1 | none | 0.500 | 6 | 83 | 70.0 | 60.0 | 90.0 |" in md
+    tex = (out / "tables" / "status.tex").read_text()
     assert "\\toprule" in tex and "\\bottomrule" in tex and "inconclusive" in tex
 
 
@@ -393,7 +399,7 @@ def assert_not_blank(pdf: Path) -> None:
     assert img.var() > 50.0, f"{pdf.name}: first page looks blank (variance {img.var():.1f})"
 
 
-TABLES = ("t_tau", "paired", "scores", "overhead", "kl", "criteria", "verdict")
+TABLES = ("t_tau", "paired", "paired_scores", "scores", "overhead", "kl", "criteria", "status", "verdict")
 
 
 def test_report_end_to_end(grid_results: Path, tmp_path: Path) -> None:
@@ -419,12 +425,22 @@ def test_report_end_to_end(grid_results: Path, tmp_path: Path) -> None:
     for t in summary["tuples"]:
         assert set(t["methods"]) == {"none", "ohgw", "random"}
         assert all(m["n_seeds"] == 5 for m in t["methods"].values())
-    for name in ("best_so_far", "t_tau", "survival", "gradnorm_benefit", "hp_distributions",
-                 "eta_sensitivity", "transfer"):
+    for name in figures.FIGURES:
         assert_not_blank(out / "figures" / f"{name}.pdf")
     assert summary["transfer"]["eta_h"] == pytest.approx(1e-3)
     assert summary["eta_sweeps"] == []
     assert set(summary["figure_numbers"]["gradnorm_benefit"]) == {"ohgw", "random"}
+    # a PNG of every PDF page, listed in the summary; one panel per tuple, so one page per arm group here
+    pngs = sorted(p.name for p in (out / "figures").glob("*.png"))
+    assert "t_tau.png" in pngs and "hp_distributions.png" not in pngs
+    assert all(f"figures/{n}" in summary["files"]["figures"] for n in pngs)
+    for name in figures.FIGURES:
+        import pypdfium2 as pdfium
+
+        doc = pdfium.PdfDocument(str(out / "figures" / f"{name}.pdf"))
+        pages = len(doc)
+        doc.close()
+        assert len([n for n in pngs if n == f"{name}.png" or n.startswith(f"{name}-p")]) == pages, name
 
 
 def test_eta_sweep_figure(tmp_path: Path, no_fsync: None) -> None:
@@ -490,6 +506,5 @@ def test_minimal_columns_and_empty_studies(tmp_path: Path, no_fsync: None) -> No
     assert summary["verdicts"]["ohgw"]["status"] == "not applicable"
     for name in TABLES:
         assert (out / "tables" / f"{name}.md").exists()
-    for name in ("best_so_far", "t_tau", "survival", "gradnorm_benefit", "hp_distributions",
-                 "eta_sensitivity", "transfer"):
+    for name in figures.FIGURES:
         assert_not_blank(out / "figures" / f"{name}.pdf")
