@@ -10,6 +10,12 @@
 - ``prior``: the same length along the search space's fixed ``prior`` signs (toward the
   default config where no hyperparameter has one): the control that tells "push lr up" from
   a real gradient.
+- ``orth``: the direction control. The OHGW step with its component along the ``prior``
+  step's direction removed, rescaled to the OHGW step's length (signs of that remainder for
+  the sign rule). Against ``prior`` and ``ohgw`` it answers "does the gradient know more
+  than 'raise lr'?": where the OHGW step is parallel to the prior direction there is nothing
+  left and the config is unchanged (``reason`` says so). Every record of a variant that steps
+  carries ``cos_prior``, the cosine between the OHGW step and the prior step (same rule).
 - ``sham``: computes the hyper-gradient and the OHGW step exactly as ``ohgw`` does (same
   settings, same cost, same charge on the simulated clock), then leaves the config unchanged.
   Against ``ohgw`` it isolates the nudge; against ``none`` it isolates the overhead (the
@@ -37,7 +43,7 @@ import torch
 from ohgw_bench.cost import ZERO, Cost, measure
 from ohgw_bench.hypergrad import MODES, HyperGradient, finite_difference, hypergradient, plain_step
 
-VARIANTS: tuple[str, ...] = ("none", "ohgw", "random", "prior", "sham")
+VARIANTS: tuple[str, ...] = ("none", "ohgw", "random", "prior", "orth", "sham")
 STEP_RULES: tuple[str, ...] = ("raw", "normalized", "sign")
 _MODE_TOKENS = {"exact": "", "first-order": "fo", "mixed": "mixed"}
 _STREAM = 0x0E6E  # keeps the warm-start's generator apart from a scheduler seeded with the same integer
@@ -216,7 +222,7 @@ class WarmStart:
             "sham": s.variant == "sham",
             "reason": None, "fallback": None, "names": [], "unreachable": [], "psi": {},
             "grad_native": {}, "grad_psi": {}, "grad_unit": {}, "psi_new": {}, "step_unit": {},
-            "step_unit_proposed": {}, "step_norm_unit": 0.0, "grad_norm_unit": None, "clipped": [],
+            "step_unit_proposed": {}, "step_norm_unit": 0.0, "grad_norm_unit": None, "cos_prior": None, "clipped": [],
             "J": None, "method": None, "horizon": None, "evaluations": 0, "info": {},
             "cost": ZERO.as_dict(), "step_cost": None, "step_cost_kind": None,
             "ratio_time": None, "ratio_flops": None, "ratio_memory": None, "sim_seconds": 0.0,
@@ -349,6 +355,9 @@ class WarmStart:
             return config
 
         z = np.array([space[n].to_unit(config[n]) for n in names])
+        prior = self._prior_direction(config, names, z, s.step_rule, length, record)
+        if prior is not None:
+            record["cos_prior"] = float(ohgw @ prior) / (length * float(np.linalg.norm(prior)))
         if s.variant == "sham":
             record["step_unit_proposed"] = dict(zip(names, ohgw.tolist()))
             record["reason"] = "sham: paid the ohgw warm-start's cost, config left unchanged"
@@ -361,10 +370,15 @@ class WarmStart:
             else:
                 d = self.rng.standard_normal(len(names))
                 dz = length * d / np.linalg.norm(d)
-        else:
-            dz = self._prior_direction(config, names, z, s.step_rule, length, record)
+        elif s.variant == "orth":
+            dz = self._orthogonal(ohgw, prior, length, record)
             if dz is None:
                 return config
+        else:
+            if prior is None:
+                record["reason"] = f"prior direction ({record['info']['prior_direction']}) is zero: no step"
+                return config
+            dz = prior
         record["step_unit_proposed"] = dict(zip(names, dz.tolist()))
         z_new = np.clip(z + dz, 0.0, 1.0)
         record["clipped"] = [n for n, a, b in zip(names, z + dz, z_new) if a != b]
@@ -382,6 +396,7 @@ class WarmStart:
 
     def _prior_direction(self, config: dict[str, Any], names: list[str], z: np.ndarray, rule: str,
                          length: float, record: dict[str, Any]) -> np.ndarray | None:
+        """The ``prior`` variant's step (OHGW length, or rho signs), or None where its direction is zero."""
         space = self.task.space
         direction = np.array([float(space[n].prior) for n in names])
         source = "prior signs"
@@ -391,11 +406,26 @@ class WarmStart:
             source = "toward the default config"
         record["info"]["prior_direction"] = source
         if not direction.any():
-            record["reason"] = f"prior direction ({source}) is zero: no step"
             return None
         if rule == "sign":
             return self.settings.rho * np.sign(direction)
         return length * direction / np.linalg.norm(direction)
+
+    def _orthogonal(self, ohgw: np.ndarray, prior: np.ndarray | None, length: float,
+                    record: dict[str, Any]) -> np.ndarray | None:
+        """The OHGW step minus its projection on the prior direction, at the OHGW step's length."""
+        if prior is None:
+            rest = ohgw
+        else:
+            p = prior / np.linalg.norm(prior)
+            rest = ohgw - float(ohgw @ p) * p
+        norm = float(np.linalg.norm(rest))
+        if norm <= 1e-9 * length:
+            record["reason"] = "orth: the OHGW step is parallel to the prior direction, nothing is left: no step"
+            return None
+        if self.settings.step_rule == "sign":
+            return self.settings.rho * np.sign(np.where(np.abs(rest) > 1e-12 * length, rest, 0.0))
+        return length * rest / norm
 
 
 def make_warm_start(variant: str | WarmStartSettings, task: Any, seed: int, **overrides: Any) -> WarmStart:
