@@ -391,3 +391,34 @@ def test_sham_on_a_finite_difference_task_is_charged_every_evaluation() -> None:
     assert new == CONFIG and rec["applied"] is False and rec["sham"] is True
     assert rec["sim_seconds"] == pytest.approx(13 * 0.25)
     assert np.linalg.norm(list(rec["step_unit_proposed"].values())) == pytest.approx(0.05, rel=1e-9)
+
+
+@pytest.mark.parametrize("rule", ["raw", "normalized"])
+def test_orth_removes_the_prior_direction_and_keeps_the_ohgw_length(rule: str) -> None:
+    """The direction control: the OHGW step minus its lr (prior) component, rescaled to the OHGW step's length."""
+    suffix = "" if rule == "raw" else f"-{rule}"
+    _, ohgw = run(f"ohgw{suffix}")
+    _, orth = run(f"orth{suffix}")
+    names = ohgw["names"]
+    a = np.array([ohgw["step_unit_proposed"][n] for n in names])
+    b = np.array([orth["step_unit_proposed"][n] for n in names])
+    assert orth["applied"] is True and orth["step_unit_proposed"]["lr"] == pytest.approx(0.0, abs=1e-15)
+    assert np.linalg.norm(b) == pytest.approx(np.linalg.norm(a), rel=1e-9)
+    rest = a.copy()
+    rest[names.index("lr")] = 0.0
+    np.testing.assert_allclose(b, np.linalg.norm(a) * rest / np.linalg.norm(rest), rtol=1e-9, atol=1e-15)
+    assert orth["cost"]["flops"] == ohgw["cost"]["flops"]  # it pays for the hyper-gradient like every control
+    cos = a[names.index("lr")] / np.linalg.norm(a)  # the prior direction is +lr
+    assert ohgw["cos_prior"] == pytest.approx(cos, rel=1e-9) and orth["cos_prior"] == ohgw["cos_prior"]
+
+
+def test_orth_leaves_the_config_alone_when_the_ohgw_step_is_the_prior_step() -> None:
+    """Only lr is movable: the OHGW step is +-lr, parallel to the prior direction, so nothing is left."""
+    only_lr = [BASE_SPACE[0]] + [Hyperparameter(p.name, p.low, p.high, p.default, p.log, p.integer, "none")
+                                 for p in BASE_SPACE[1:6]]
+    task = ToyTask(params=only_lr)
+    config = {n: CONFIG[n] for n in task.space.names}
+    new, rec = run("orth-normalized", task, config=config)
+    assert new == config and rec["applied"] is False and "parallel" in rec["reason"]
+    assert abs(rec["cos_prior"]) == pytest.approx(1.0)
+    assert WarmStartSettings.parse("orth-normalized").label() == "orth-normalized"
