@@ -22,6 +22,15 @@
   timeline shift). Its record has ``applied: false``, ``sham: true`` (false for every other
   variant), the step it did not take in ``step_unit_proposed`` and an empty ``step_unit``.
 
+Hyperparameters declared ``grad="finite_difference"`` in an autograd task (dropout) are left
+unchanged by the autograd warm-start: one step moves only what the lookahead differentiates,
+and spending two objective evaluations per such hyperparameter would change what the arm
+costs. The record says so: ``left_unchanged`` maps each to the reason, and ``moved_by`` maps
+every moved hyperparameter to the method that moved it (``autograd-exact``,
+``finite_difference``, ...). They are moved by central finite differences only where the whole
+task is a finite-difference one, or where the autograd path fails and the warm-start falls
+back to finite differences over every movable hyperparameter.
+
 Every call returns a JSON-serialisable record with the gradient, the step, and the measured
 cost of the warm-start beside one plain training step of the same task. Nothing here draws
 from numpy's or torch's global generators, and a failing warm-start never crashes a study:
@@ -222,7 +231,7 @@ class WarmStart:
             "sham": s.variant == "sham",
             "reason": None, "fallback": None, "names": [], "unreachable": [], "psi": {},
             "grad_native": {}, "grad_psi": {}, "grad_unit": {}, "psi_new": {}, "step_unit": {},
-            "step_unit_proposed": {}, "step_norm_unit": 0.0, "grad_norm_unit": None, "cos_prior": None, "clipped": [],
+            "step_unit_proposed": {}, "left_unchanged": {}, "moved_by": {}, "step_norm_unit": 0.0, "grad_norm_unit": None, "cos_prior": None, "clipped": [],
             "J": None, "method": None, "horizon": None, "evaluations": 0, "info": {},
             "cost": ZERO.as_dict(), "step_cost": None, "step_cost_kind": None,
             "ratio_time": None, "ratio_flops": None, "ratio_memory": None, "sim_seconds": 0.0,
@@ -290,6 +299,11 @@ class WarmStart:
             if fallback:
                 record["fallback"] = f"finite differences ({fallback})"
         self._note(record, grad)
+        if grad.method.startswith("autograd"):
+            for n in task.space.movable("finite_difference"):
+                record["left_unchanged"][n] = (
+                    "grad='finite_difference' in an autograd task: the autograd warm-start has no pathwise "
+                    "derivative for it and does not spend finite-difference evaluations on it")
         record["cost"] = total.as_dict()
         record["sim_seconds"] = sim
         if self._step_cost is not None:
@@ -389,6 +403,7 @@ class WarmStart:
         record["step_unit"] = moved
         record["step_norm_unit"] = float(np.linalg.norm(list(moved.values())))
         record["psi_new"] = {n: space[n].to_psi(new_config[n]) for n in names}
+        record["moved_by"] = {n: record["method"] for n in names if new_config[n] != config[n]}
         record["applied"] = any(new_config[n] != config[n] for n in names)
         if not record["applied"]:
             record["reason"] = "the step, projected onto the bounds, leaves the config unchanged"

@@ -422,3 +422,31 @@ def test_orth_leaves_the_config_alone_when_the_ohgw_step_is_the_prior_step() -> 
     assert new == config and rec["applied"] is False and "parallel" in rec["reason"]
     assert abs(rec["cos_prior"]) == pytest.approx(1.0)
     assert WarmStartSettings.parse("orth-normalized").label() == "orth-normalized"
+
+
+def test_finite_difference_hyperparameters_of_an_autograd_task_are_recorded_as_left_unchanged() -> None:
+    """The toy task has both kinds: lr/wd/... through autograd, dropout declared grad='finite_difference'."""
+    new, rec = run("ohgw-normalized")
+    assert new["dropout"] == CONFIG["dropout"] and "dropout" not in rec["names"]
+    assert set(rec["left_unchanged"]) == {"dropout"} and "autograd" in rec["left_unchanged"]["dropout"]
+    assert rec["moved_by"] and set(rec["moved_by"].values()) == {"autograd-exact"}
+    assert set(rec["moved_by"]) == {n for n in rec["names"] if new[n] != CONFIG[n]} and "dropout" not in rec["moved_by"]
+    # the fallback (no lookahead) runs finite differences over every movable hyperparameter: dropout moves, and says how
+    new_fd, fd = run("ohgw-normalized", ToyTask(problem=False))
+    assert fd["left_unchanged"] == {} and fd["moved_by"]["dropout"] == "finite_difference"
+    assert new_fd["dropout"] != CONFIG["dropout"]
+
+
+def test_uci_mlp_warm_start_says_dropout_was_left_unchanged() -> None:
+    """A real adapter with both kinds: its docstring, docs/adding-a-task.md and the record agree."""
+    from ohgw_bench import tasks
+
+    task = tasks.make("uci-wine-mlp")
+    task.prepare()
+    config = task.space.default_config()
+    new, rec = WarmStart(WarmStartSettings.parse("ohgw-normalized"), task, 0, strict=True).apply(config, 1)
+    assert rec["method"].startswith("autograd") and rec["applied"] is True
+    assert set(rec["left_unchanged"]) == {"dropout"} and new["dropout"] == config["dropout"]
+    assert "lr" in rec["moved_by"]
+    doc = (Path(__file__).parents[1] / "docs" / "adding-a-task.md").read_text()
+    assert "left_unchanged" in doc
