@@ -54,6 +54,9 @@ from ohgw_bench.hypergrad import MODES, HyperGradient, finite_difference, hyperg
 
 VARIANTS: tuple[str, ...] = ("none", "ohgw", "random", "prior", "orth", "sham")
 STEP_RULES: tuple[str, ...] = ("raw", "normalized", "sign")
+#: how the simulated clock charges an autograd warm-start: its counted FLOPs, or the task's measured
+#: uninstrumented warm-start / plain-step wall ratio x the simulated cost of one plain step
+CLOCKS: tuple[str, ...] = ("flops", "calibrated")
 _MODE_TOKENS = {"exact": "", "first-order": "fo", "mixed": "mixed"}
 _STREAM = 0x0E6E  # keeps the warm-start's generator apart from a scheduler seeded with the same integer
 
@@ -88,8 +91,11 @@ class WarmStartSettings:
     horizon: int | None = None
     mode: str = "exact"
     split_batch: bool = False
+    clock: str = "flops"
 
     def __post_init__(self) -> None:
+        if self.clock not in CLOCKS:
+            raise ValueError(f"warm-start clock must be one of {CLOCKS}, got {self.clock!r}")
         if self.variant not in VARIANTS:
             raise ValueError(f"warm-start variant must be one of {VARIANTS}, got {self.variant!r}")
         if self.step_rule not in STEP_RULES:
@@ -108,7 +114,12 @@ class WarmStartSettings:
             object.__setattr__(self, name, defaults[name])
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """All settings; ``clock`` only where it is not the default, so studies made before the
+        option existed keep their identity (and folder)."""
+        d = asdict(self)
+        if d["clock"] == "flops":
+            d.pop("clock")
+        return d
 
     def label(self) -> str:
         """Short folder-safe name ("ohgw", "ohgw-k2", "random-normalized"); distinct settings, distinct labels.
@@ -130,6 +141,8 @@ class WarmStartSettings:
             parts.append(_MODE_TOKENS[self.mode])
         if self.split_batch:
             parts.append("split")
+        if self.clock != "flops":
+            parts.append("cal")
         return "-".join(parts)
 
     @classmethod
@@ -143,7 +156,7 @@ class WarmStartSettings:
         head, *tokens = variant.strip().split("-")
         if head not in VARIANTS:
             raise ValueError(f"unknown warm-start {variant!r}: expected one of {', '.join(VARIANTS)}, optionally "
-                             "followed by -k<horizon>, -normalized/-sign, -rho<r>, -eta<e>, -fo/-mixed, -split")
+                             "followed by -k<horizon>, -normalized/-sign, -rho<r>, -eta<e>, -fo/-mixed, -split, -cal")
         found: dict[str, Any] = {"variant": head}
         modes = {v: k for k, v in _MODE_TOKENS.items() if v}
         for tok in tokens:
@@ -159,6 +172,8 @@ class WarmStartSettings:
                 found["mode"] = modes[tok]
             elif tok == "split":
                 found["split_batch"] = True
+            elif tok == "cal":
+                found["clock"] = "calibrated"
             else:
                 raise ValueError(f"unknown part {tok!r} in warm-start {variant!r}")
         for key, value in overrides.items():
@@ -218,6 +233,25 @@ class WarmStart:
         self.rng = np.random.default_rng([self.seed, _STREAM])
         self._step_cost: Cost | None = None
         self._step_cost_kind: str | None = None
+        self.calibration = self._calibration()
+
+    def _calibration(self) -> dict[str, Any] | None:
+        """The task's measured wall ratio for these settings (``ohgw_bench/overhead_calibration.json``).
+
+        Required (UserError otherwise) for the calibrated clock; looked up anyway under the FLOP
+        clock, so every record can carry the charge on both clocks."""
+        from ohgw_bench.cost import calibrated_ratio, calibration_key
+        from ohgw_bench.errors import UserError
+
+        if self.settings.variant == "none" or getattr(self.task, "hypergrad_method", "none") != "autograd":
+            return None
+        key = calibration_key(self.horizon, self.settings.mode, self.settings.split_batch)
+        try:
+            return {"key": key, **calibrated_ratio(str(getattr(self.task, "id", "")), key)}
+        except UserError:
+            if self.settings.clock == "calibrated":
+                raise
+            return None
 
     @property
     def horizon(self) -> int:
@@ -235,6 +269,7 @@ class WarmStart:
             "J": None, "method": None, "horizon": None, "evaluations": 0, "info": {},
             "cost": ZERO.as_dict(), "step_cost": None, "step_cost_kind": None,
             "ratio_time": None, "ratio_flops": None, "ratio_memory": None, "sim_seconds": 0.0,
+            "clock": s.clock, "sim_seconds_flops": 0.0, "sim_seconds_calibrated": None, "calibration": None,
             # False for the first-order and mixed modes, which drop or approximate second-order
             # terms (at k = 2 they can flip the sign of weight decay's hyper-gradient).
             "hg_exact": s.mode == "exact",
@@ -286,7 +321,7 @@ class WarmStart:
                 objective, per_call = task.hyper_objective(config, trial_seed)
             except NotImplementedError as err:
                 record["cost"] = total.as_dict()
-                record["sim_seconds"] = sim
+                record["sim_seconds"] = record["sim_seconds_flops"] = sim
                 record["fallback"] = fallback
                 record["reason"] = f"{fallback}; no finite-difference objective either ({err})" if fallback else str(err)
                 return None
@@ -305,7 +340,16 @@ class WarmStart:
                     "grad='finite_difference' in an autograd task: the autograd warm-start has no pathwise "
                     "derivative for it and does not spend finite-difference evaluations on it")
         record["cost"] = total.as_dict()
-        record["sim_seconds"] = sim
+        record["sim_seconds"] = record["sim_seconds_flops"] = sim
+        if grad.method.startswith("autograd") and self.calibration is not None and self._step_cost is not None:
+            # the measured uninstrumented ratio x the simulated cost of one plain step (its FLOPs)
+            record["calibration"] = dict(self.calibration)
+            record["sim_seconds_calibrated"] = (float(self.calibration["wall_ratio"]) * self._step_cost.flops
+                                                / float(task.reference_flops_per_second))
+            if self.settings.clock == "calibrated":
+                record["sim_seconds"] = record["sim_seconds_calibrated"]
+        elif not grad.method.startswith("autograd"):
+            record["sim_seconds_calibrated"] = sim  # objective calls are charged at their declared cost on both clocks
         if self._step_cost is not None:
             record["step_cost"] = self._step_cost.as_dict()
             record["step_cost_kind"] = self._step_cost_kind

@@ -450,3 +450,45 @@ def test_uci_mlp_warm_start_says_dropout_was_left_unchanged() -> None:
     assert "lr" in rec["moved_by"]
     doc = (Path(__file__).parents[1] / "docs" / "adding-a-task.md").read_text()
     assert "left_unchanged" in doc
+
+
+@pytest.fixture
+def calibrated(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A calibration table holding the toy task only (wall ratio 2.5 at k = 1, exact)."""
+    from ohgw_bench import cost
+
+    table = {"tasks": {"toy-v1": {"k1-exact": {"wall_ratio": 2.5, "flop_ratio": 3.0}}}}
+    monkeypatch.setattr(cost, "_calibration", lambda: table)
+    return table
+
+
+def test_calibrated_clock_charges_the_measured_wall_ratio_times_one_simulated_step(calibrated: dict) -> None:
+    _, flops = run("ohgw-normalized")
+    _, cal = run("ohgw-normalized", clock="calibrated")
+    step = flops["step_cost"]["flops"] / ToyTask.reference_flops_per_second
+    assert flops["clock"] == "flops" and flops["sim_seconds"] == flops["sim_seconds_flops"]
+    assert flops["sim_seconds_calibrated"] == pytest.approx(2.5 * step, rel=1e-9)  # recorded on both clocks
+    assert cal["clock"] == "calibrated" and cal["sim_seconds"] == pytest.approx(2.5 * step, rel=1e-9)
+    assert cal["sim_seconds_flops"] == pytest.approx(flops["sim_seconds_flops"], rel=1e-9)
+    assert cal["calibration"]["key"] == "k1-exact" and cal["label"] == "ohgw-normalized-cal"
+    settings = WarmStartSettings.parse("ohgw-normalized-cal")
+    assert settings.clock == "calibrated" and WarmStartSettings.parse(settings.label()) == settings
+    assert "clock" not in WarmStartSettings.parse("ohgw").as_dict()  # old studies keep their identity
+    _, sham = run("sham", clock="calibrated")
+    assert sham["sim_seconds"] == pytest.approx(cal["sim_seconds"], rel=1e-9)
+
+
+def test_calibrated_clock_without_a_calibration_is_refused_in_one_line(calibrated: dict, tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture) -> None:
+    from ohgw_bench.errors import UserError
+    from ohgw_bench.run import main
+
+    with pytest.raises(UserError, match="no calibration for task toy-v1 with k2-exact"):
+        run("ohgw", clock="calibrated", horizon=2)
+    _, rec = run("ohgw", horizon=2)  # the FLOP clock only notes that there is no calibrated charge
+    assert rec["sim_seconds_calibrated"] is None and rec["sim_seconds"] > 0
+    out = tmp_path / "res"
+    assert main(["--task", "digits", "--ohgw", "--warm-start-clock", "calibrated", "--results-dir", str(out),
+                 "--budget", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no calibration for task digits-mlp-v1" in err and not out.exists()
