@@ -492,3 +492,31 @@ def test_calibrated_clock_without_a_calibration_is_refused_in_one_line(calibrate
                  "--budget", "1", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no calibration for task digits-mlp-v1" in err and not out.exists()
+
+
+def test_a_study_on_the_calibrated_clock_reports_its_share_on_both_clocks(tmp_path: Path) -> None:
+    """digits-loss (calibrated in ohgw_bench/overhead_calibration.json): the calibrated arm charges the measured
+    ratio; its summary gives the share on both clocks, and so does the FLOP-clock arm's."""
+    from ohgw_bench.cost import calibrated_ratio
+    from ohgw_bench.study import StudySpec, run_study
+
+    cal = calibrated_ratio("digits-mlp-loss-v1", "k1-exact")
+    out = {}
+    for clock in ("flops", "calibrated"):
+        spec = StudySpec(task="digits-loss", scheduler="asha", seed=0, budget=0.5, n_workers=2,
+                         results_dir=str(tmp_path), experiment="t",
+                         warm_start=WarmStartSettings.parse("ohgw-normalized", clock=clock))
+        out[clock] = run_study(spec, progress=False)
+    flops, calib = out["flops"]["warm_start"], out["calibrated"]["warm_start"]
+    assert out["calibrated"]["folder"].endswith("ohgw-normalized-cal/seed-0")
+    assert calib["clock"] == "calibrated" and flops["clock"] == "flops"
+    assert calib["share_calibrated"] == pytest.approx(calib["share_of_worker_time"], rel=1e-9)
+    assert flops["share_flops"] == pytest.approx(flops["share_of_worker_time"], rel=1e-9)
+    assert flops["share_calibrated"] is not None and calib["share_flops"] is not None
+    # the calibrated charge per warm-start is wall_ratio / flop_ratio of the FLOP charge (up to the configs' widths)
+    rows = [json.loads(line) for line in (Path(out["calibrated"]["folder"]) / "reports.jsonl").read_text().splitlines()]
+    rec = next(r["ohgw_warm_start"] for r in rows if r.get("ohgw_warm_start"))
+    assert rec["sim_seconds"] == pytest.approx(rec["sim_seconds_calibrated"], rel=1e-12)
+    assert rec["sim_seconds_calibrated"] / rec["sim_seconds_flops"] == pytest.approx(
+        cal["wall_ratio"] / rec["ratio_flops"], rel=1e-6)
+    assert (calib["share_calibrated"] < calib["share_flops"]) == (cal["wall_ratio"] < cal["flop_ratio"])
