@@ -296,7 +296,8 @@ def analyse(df: pd.DataFrame, runs: list[dict[str, Any]]) -> dict[str, Any]:
     for task, tdf in df.groupby("task", sort=True):
         meta = next(r for r in runs if r["task"] == task)
         fids = sorted(tdf.fidelity.unique())
-        has_loss = tdf["improvement_val_loss"].notna().any()
+        # val_loss beside the metric, unless the metric is the validation loss already (digits-loss)
+        has_loss = tdf["improvement_val_loss"].notna().any() and meta["metric"] != "val_loss"
         quantities = [q for q in QUANTITIES if q == "metric" or has_loss]
         labels = list(dict.fromkeys(tdf.variant))
         for fid in fids:
@@ -318,7 +319,7 @@ def analyse(df: pd.DataFrame, runs: list[dict[str, Any]]) -> dict[str, Any]:
                         continue
                     for subset, keep in (("all", None), ("differ", differ)):
                         rec = {"task": task, "variant": a, "control": b, "control_name": CONTROL_NAMES.get(b, b),
-                               "fidelity": int(fid), "subset": subset}
+                               "fidelity": int(fid), "subset": subset, "metric_name": meta["metric"]}
                         for q in quantities:
                             rec[q] = head_to_head(fdf, a, b, QUANTITIES[q][0], keep)
                         comparisons.append(rec)
@@ -331,13 +332,13 @@ def analyse(df: pd.DataFrame, runs: list[dict[str, Any]]) -> dict[str, Any]:
                 which = np.clip(np.searchsorted(edges, vdf.grad_norm_unit, side="right") - 1, 0, len(edges) - 2)
                 for k in range(len(edges) - 1):
                     cell = vdf[which == k]
-                    rec = {"task": task, "variant": label, "fidelity": int(fids[-1]), "bin": k,
+                    rec = {"task": task, "variant": label, "fidelity": int(fids[-1]), "bin": k, "metric_name": meta["metric"],
                            "grad_norm_low": float(edges[k]), "grad_norm_high": float(edges[k + 1])}
                     for q in quantities:
                         d = describe(cell[QUANTITIES[q][0]].tolist())
                         rec[q] = {key: d[key] for key in ("pairs", "improved", "worse", "median")}
                     bins.append(rec)
-        headline[task] = {"fidelity": int(fids[-1]), "max_fidelity": meta.get("max_fidelity"),
+        headline[task] = {"fidelity": int(fids[-1]), "max_fidelity": meta.get("max_fidelity"), "metric_name": meta["metric"],
                           "fidelity_unit": meta.get("fidelity_unit"), "quantities": quantities,
                           "configs": int(tdf.drop_duplicates(["seed", "config_index"]).shape[0])}
     # Holm over every sign test in the comparisons table: the stated multiplicity correction
@@ -485,15 +486,21 @@ def heatmap(result: dict[str, Any], folder: Path) -> list[Path]:
                 d = b.get(q) or {}
                 if d.get("improved") is not None:
                     grid[labels.index(b["variant"]), b["bin"]] = d["improved"] - d["worse"]
+            if np.isnan(grid).all():  # digits-loss: its metric is the validation loss, shown on the left
+                ax.axis("off")
+                ax.text(0.5, 0.5, f"{task}: the task metric is the validation loss (left)", ha="center",
+                        va="center", fontsize=8, transform=ax.transAxes)
+                continue
             im = ax.imshow(grid, cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
             for (r, c), v in np.ndenumerate(grid):
                 if not np.isnan(v):
                     ax.text(c, r, f"{v:+.2f}", ha="center", va="center", fontsize=7)
             edges = [f"{fmt(b['grad_norm_low'], 2)}–{fmt(b['grad_norm_high'], 2)}" for b in tb if b["variant"] == labels[0]]
             ax.set_xticks(range(nbins), edges, rotation=30, ha="right", fontsize=7)
-            ax.set_yticks(range(len(labels)), labels, fontsize=7)
+            ax.set_yticks(range(len(labels)), [CONTROL_NAMES.get(v, v) for v in labels], fontsize=7)
             fid = tb[0]["fidelity"]
-            ax.set_title(f"{task}: {QUANTITIES[q][1]} at fidelity {fid}", fontsize=8)
+            what = f"task metric ({tb[0].get('metric_name') or 'metric'})" if q == "metric" else QUANTITIES[q][3]
+            ax.set_title(f"{task}: {what} at fidelity {fid}", fontsize=8)
             ax.set_xlabel("hyper-gradient norm (unit cube), quintile bins", fontsize=7)
             fig.colorbar(im, ax=ax, label="improved − worse")
     fig.tight_layout()
@@ -557,7 +564,7 @@ def readme(result: dict[str, Any], argv: Sequence[str], note: str | None = None)
             parts = []
             for q in h["quantities"]:
                 d = v[q]
-                parts.append(f"{q} improved in {_share(d, 'improved')}, median improvement {_ci(d)}"
+                parts.append(f"{h['metric_name'] if q == 'metric' else q} improved in {_share(d, 'improved')}, median improvement {_ci(d)}"
                              + (f", {d['diverged']} diverged" if d.get("diverged") else ""))
             lines.append(f"- {CONTROL_NAMES.get(label, label)} (median step {fmt(v['median_step'])}): " + "; ".join(parts))
         lines.append("")
@@ -567,12 +574,17 @@ def readme(result: dict[str, Any], argv: Sequence[str], note: str | None = None)
                 lines.append(f"- cos({label} step, prior step): median {d['median']:.3f}; {pct(d['same'])} of configs "
                              f">= {DIFFER_COS}, {d['differ']} below, {d['opposite']} below 0.")
         lines.append("")
+        everyone = {(c["variant"], c["control"]): c[h["quantities"][0]]["pairs"] for c in h["comparisons"]
+                    if c["subset"] == "all"}
         for c in h["comparisons"]:
+            if c["subset"] != "all" and c[h["quantities"][0]]["pairs"] == everyone.get((c["variant"], c["control"])):
+                continue  # every config's steps differ (the raw step): the same line twice
             parts = []
             for q in h["quantities"]:
                 d = c.get(q) or {}
                 if d.get("a_better") is not None:
-                    parts.append(f"{q} {_win(d)}, median gap {_gap(d)}, Holm p {_p(d.get('p_holm'))}")
+                    name = h["metric_name"] if q == "metric" else q
+                    parts.append(f"{name} {_win(d)}, median gap {_gap(d)}, Holm p {_p(d.get('p_holm'))}")
             where = "" if c["subset"] == "all" else f" on the {c[h['quantities'][0]]['pairs']} configs with cos < {DIFFER_COS}"
             if parts:
                 lines.append(f"- {c['variant']} vs {c['control_name']}{where}: " + "; ".join(parts))
