@@ -589,6 +589,24 @@ def readme(result: dict[str, Any], argv: Sequence[str], note: str | None = None)
             if parts:
                 lines.append(f"- {c['variant']} vs {c['control_name']}{where}: " + "; ".join(parts))
         lines.append("")
+    ch = result.get("changes")
+    if ch:
+        cells = ch["cells"]
+        moved = [c for c in cells if c["old"] is not None and c["new"] is not None and abs(c["new"] - c["old"]) > 0.0005]
+        more = [c for c in cells if c["old_pairs"] is not None and c["new_pairs"] != c["old_pairs"]]
+        biggest = max(moved, key=lambda c: abs(c["new"] - c["old"]), default=None)
+        lines += ["## Changes from the previous bundle", "",
+                  f"Compared with the bundle at commit {ch.get('previous_git_revision')} (`tables/changes.md`, every "
+                  f"cell): of {len(cells)} head-to-head cells at the last fidelity, {len(moved)} changed their win share "
+                  f"and {len(more)} their number of pairs (diverged configs now count as losses instead of being "
+                  "dropped; the other shifts are the two runs' own floating-point differences: the code changed "
+                  "between the two commits, the medians agree to about six significant digits, and a nudge whose "
+                  "effect is at that level, like the raw step's, or a tie of an error rate, can flip a config)"
+                  + (f"; the largest change: {biggest['task']} {biggest['variant']} vs {biggest['control']} "
+                     f"({biggest['quantity']}) {pct(biggest['old'])} -> {pct(biggest['new'])}" if biggest else "")
+                  + ". Every interval changed kind: percentile bootstrap before (degenerate at 0% or 100%), "
+                  "Wilson now. New: the median paired gaps, Holm-adjusted p, the orth control, the "
+                  "differing-direction subsets, the cosines and the raw pairs.", ""]
     lines += ["## Files", "", "- `summary.json`: every number in the tables, plus the per-run facts above.",
               f"- `{PAIRS_CSV}`: the raw pairs (one row per task, config, variant and fidelity; "
               "`python -m analysis.nudge reports/nudge --out DIR` recomputes the bundle from it).",
@@ -599,7 +617,49 @@ def readme(result: dict[str, Any], argv: Sequence[str], note: str | None = None)
     return "\n".join(lines)
 
 
-def write_bundle(root: str | Path, out: str | Path, argv: Sequence[str] = (), note: str | None = None) -> dict[str, Any]:
+def changes(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per head-to-head cell of an earlier bundle's summary.json, its win share and pairs then and now (last fidelity)."""
+    def last(summary: dict[str, Any]) -> dict[tuple, dict[str, Any]]:
+        top: dict[str, int] = {}
+        for c in summary.get("comparisons", []):
+            top[c["task"]] = max(top.get(c["task"], 0), c["fidelity"])
+        return {(c["task"], c["variant"], c["control"]): c for c in summary.get("comparisons", [])
+                if c["fidelity"] == top[c["task"]] and c.get("subset", "all") == "all"}
+
+    before, after = last(old), last(new)
+    out = []
+    for key, o in sorted(before.items()):
+        n = after.get(key)
+        for q in QUANTITIES:
+            if not o.get(q) or not (n or {}).get(q):
+                continue
+            a, b = o[q], n[q]
+            out.append({"task": key[0], "variant": key[1], "control": key[2], "quantity": q,
+                        "old": a.get("a_better"), "old_low": a.get("ci_low"), "old_high": a.get("ci_high"),
+                        "old_pairs": a.get("pairs"), "new": b.get("a_better"), "new_low": b.get("ci_low"),
+                        "new_high": b.get("ci_high"), "new_pairs": b.get("pairs"),
+                        "median_gap": b.get("median_gap"), "p_holm": b.get("p_holm")})
+    return out
+
+
+def _changes_table(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Column]]:
+    def share(r: dict[str, Any], w: str) -> str:
+        if r[w] is None:
+            return "–"
+        ci = f" [{pct(r[w + '_low'])}, {pct(r[w + '_high'])}]" if r[w + "_low"] is not None else ""
+        return f"{pct(r[w])}{ci} ({r[w + '_pairs']})"
+
+    return rows, _text_columns([
+        ("task", lambda r: r["task"]), ("variant", lambda r: r["variant"]),
+        ("control", lambda r: CONTROL_NAMES.get(r["control"], r["control"])), ("quantity", lambda r: r["quantity"]),
+        ("before: share [bootstrap CI] (pairs)", lambda r: share(r, "old")),
+        ("now: share [Wilson CI] (pairs)", lambda r: share(r, "new")),
+        ("change (points)", lambda r: "–" if r["old"] is None or r["new"] is None else f"{100 * (r['new'] - r['old']):+.1f}"),
+        ("now: median gap", lambda r: fmt(r["median_gap"])), ("now: Holm p", lambda r: _p(r["p_holm"]))])
+
+
+def write_bundle(root: str | Path, out: str | Path, argv: Sequence[str] = (), note: str | None = None,
+                 previous: str | Path | None = None) -> dict[str, Any]:
     """Analyse the folders below ``root`` and write the bundle to ``out``; returns summary.json's content."""
     df, runs = load(root)
     result = analyse(df, runs)
@@ -613,6 +673,15 @@ def write_bundle(root: str | Path, out: str | Path, argv: Sequence[str] = (), no
         (out / "tables" / f"{name}.tex").write_text(to_latex(records, cols, CAPTIONS[name], f"nudge-{name}"),
                                                     encoding="utf-8")
     heatmap(result, out / "figures")
+    if previous is not None:
+        old = json.loads(Path(previous).read_text())
+        result["changes"] = {"previous": str(previous), "previous_git_revision": (old.get("runs") or [{}])[0].get("git_revision"),
+                             "cells": changes(old, result)}
+        records, cols = _changes_table(result["changes"]["cells"])
+        caption = ("Changes from the previous bundle: per head-to-head cell at the last fidelity, the win share "
+                   "(ties half) before (percentile-bootstrap CI, diverged configs dropped) and now (Wilson CI, "
+                   "diverged configs counted as losses).")
+        (out / "tables" / "changes.md").write_text(to_markdown(records, cols, caption), encoding="utf-8")
     result["generated_with"] = {"python": platform.python_version(), "argv": list(argv)}
     (out / "summary.json").write_text(json.dumps(result, indent=1, sort_keys=True, default=str) + "\n", encoding="utf-8")
     (out / "README.md").write_text(readme(result, argv, note), encoding="utf-8")
@@ -625,12 +694,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("results", help=f"folder holding paired-trial folders (e.g. results/nudge), or a bundle with {PAIRS_CSV}")
     p.add_argument("--out", required=True, help="bundle folder (reports/nudge is the committed one: only to publish)")
     p.add_argument("--note", default=None, help="a paragraph for the README's Runs section (how the runs were made)")
+    p.add_argument("--previous", default=None, help="an earlier bundle's summary.json: list what changed (tables/changes.md)")
     args = p.parse_args(argv)
-    argv = [args.results, "--out", args.out] + (["--note", args.note] if args.note else [])  # the command, as parsed
+    argv = ([args.results, "--out", args.out] + (["--note", args.note] if args.note else [])
+            + (["--previous", args.previous] if args.previous else []))  # the command, as parsed
     try:
         if not Path(args.results).is_dir():
             raise UserError(f"{args.results}: no such folder")
-        result = write_bundle(args.results, args.out, argv, note=args.note)
+        if args.previous and not Path(args.previous).is_file():
+            raise UserError(f"--previous {args.previous}: no such file")
+        result = write_bundle(args.results, args.out, argv, note=args.note, previous=args.previous)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

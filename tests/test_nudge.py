@@ -213,7 +213,12 @@ def test_a_bundle_is_recomputed_from_its_committed_raw_pairs(tmp_path: Path) -> 
                     progress=False)
     first = analysis.write_bundle(tmp_path / "nudge", tmp_path / "bundle", ["x"])
     assert (tmp_path / "bundle" / analysis.PAIRS_CSV).exists()
-    again = analysis.write_bundle(tmp_path / "bundle", tmp_path / "again", ["y"])
+    again = analysis.write_bundle(tmp_path / "bundle", tmp_path / "again", ["y"],
+                                  previous=tmp_path / "bundle" / "summary.json")
+    cells = again["changes"]["cells"]
+    assert cells and all(c["new"] == pytest.approx(c["old"]) and c["new_pairs"] == c["old_pairs"] for c in cells)
+    assert "0 changed their win share" in (tmp_path / "again" / "README.md").read_text()
+    assert (tmp_path / "again" / "tables" / "changes.md").exists()
     pick = [(c["variant"], c["control"], c["subset"], c["val_loss"]["wins"], c["val_loss"]["losses"])
             for c in first["comparisons"]]
     assert pick == [(c["variant"], c["control"], c["subset"], c["val_loss"]["wins"], c["val_loss"]["losses"])
