@@ -77,7 +77,7 @@ SUBSETS = {"all": "all configs", "differ": f"configs with cos(OHGW step, prior s
 #: the raw-pair columns a bundle keeps (enough to recompute every number)
 PAIR_COLUMNS = ("task", "seed", "config_index", "variant", "fidelity", "metric", "base_metric", "val_loss",
                 "base_val_loss", "diverged", "base_diverged", "trained", "applied", "cos_prior", "grad_norm_unit",
-                "step_norm_unit")
+                "step_norm_unit", "largest_step")
 
 
 def fmt(x: Any, digits: int = 3) -> str:
@@ -176,6 +176,9 @@ def load(root: str | Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
         raise UserError(f"no complete paired-trial folder (study.json with kind nudge and a summary.json) "
                         f"and no bundle ({PAIRS_CSV} with summary.json) below {root}")
     df = pd.concat(frames, ignore_index=True)
+    if "step_unit_proposed" in df:  # which hyperparameter the step moves most (kept in the bundle's pairs)
+        df["largest_step"] = [max(d, key=lambda k: abs(d[k])) if isinstance(d, dict) and d else None
+                              for d in df["step_unit_proposed"]]
     return _derive(df, {r["task"]: r["mode"] for r in runs}), runs
 
 
@@ -282,7 +285,11 @@ def directions(df: pd.DataFrame) -> list[dict[str, Any]]:
         c = g[g.fidelity == g.fidelity.min()].cos_prior.dropna().to_numpy(float)
         if not len(c):
             continue
+        big = g[g.fidelity == g.fidelity.min()].get("largest_step", pd.Series(dtype=object)).dropna()
+        top = big.value_counts()
         out.append({"task": task, "variant": label, "configs": int(len(c)), "median": float(np.median(c)),
+                    "largest_step": str(top.index[0]) if len(top) else None,
+                    "largest_step_share": float(top.iloc[0] / len(big)) if len(top) else None,
                     "q25": float(np.quantile(c, 0.25)), "q75": float(np.quantile(c, 0.75)),
                     "min": float(c.min()), "same": float((c >= DIFFER_COS).mean()),
                     "differ": int((c < DIFFER_COS).sum()), "opposite": int((c < 0).sum())})
@@ -430,7 +437,9 @@ def tables(result: dict[str, Any]) -> dict[str, tuple[list[dict[str, Any]], list
         ("task", lambda r: r["task"]), ("ohgw step", lambda r: r["variant"]), ("configs", lambda r: r["configs"]),
         ("median cos", lambda r: f"{r['median']:.3f}"), ("IQR", lambda r: f"{r['q25']:.3f}–{r['q75']:.3f}"),
         ("min", lambda r: f"{r['min']:.3f}"), ("cos >= 0.99", lambda r: pct(r["same"])),
-        ("cos < 0.99", lambda r: r["differ"]), ("cos < 0", lambda r: r["opposite"])]))
+        ("cos < 0.99", lambda r: r["differ"]), ("cos < 0", lambda r: r["opposite"]),
+        ("most moved (share of configs)", lambda r: "–" if r.get("largest_step") is None
+         else f"{r['largest_step']} ({pct(r['largest_step_share'])})")]))
     out["gradnorm"] = (result["gradnorm_bins"], _text_columns([
         ("task", lambda r: r["task"]), ("variant", lambda r: CONTROL_NAMES.get(r["variant"], r["variant"])),
         ("grad norm (unit)", lambda r: f"{fmt(r['grad_norm_low'])}–{fmt(r['grad_norm_high'])}"),

@@ -208,6 +208,8 @@ def nudge_section(summary: Mapping[str, Any]) -> str:
         if subset != "all" and (not c["control"].startswith("prior") or (c.get("metric") or {}).get("pairs")
                                 == everyone.get((c["task"], c["variant"], c["control"], c["fidelity"]))):
             continue  # the differing-steps subset only against prior, and only where it is a subset
+        if subset != "all" and not (c.get("metric") or {}).get("pairs"):
+            continue  # no config's steps differ
         key = (c["task"], c["variant"], c["control"], subset)
         if key not in top or c["fidelity"] > top[key]["fidelity"]:
             top[key] = c
@@ -253,11 +255,12 @@ def nudge_section(summary: Mapping[str, Any]) -> str:
                   "median improvement in validation loss: " + ", ".join(parts) + ".")
         raw_dirs = [d for d in summary.get("directions", []) if d["variant"] == "ohgw"]
         if raw_dirs:
-            words += (" It points elsewhere than the prior step (median cosine " + ", ".join(
-                f"{d['task']} {d['median']:.2f}" for d in raw_dirs) + "): it steps in psi, so in unit-cube terms "
-                "a coordinate moves by its gradient over its range squared, and a narrow range dominates (label "
-                "smoothing, range 0.3, on the classification tasks: the largest coordinate of the raw step in 95% of "
-                "their configs in the committed run).")
+            words += (" Its median cosine with the raw prior step: " + ", ".join(
+                f"{d['task']} {d['median']:.2f}" for d in raw_dirs) + ". It steps in psi, so in unit-cube terms "
+                "a coordinate moves by its gradient over its range squared, and a narrow range dominates where "
+                "there is one; the hyperparameter it moves most: " + ", ".join(
+                    f"{d['task']} {d['largest_step']} ({_num(d.get('largest_step_share'), '.0%')} of configs)"
+                    for d in raw_dirs if d.get("largest_step")) + ".")
     return table + "\n\n" + words
 
 
