@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -142,7 +142,7 @@ def test_the_committed_paired_experiment_file_loads() -> None:
     assert all(s.variants == nudge.DEFAULT_VARIANTS and s.fidelities == (1, 3, 9) for s in specs)
 
 
-def _frame(values: dict[str, list[float | None]], base: list[float | None]) -> "pd.DataFrame":
+def _frame(values: dict[str, list[float | None]], base: list[float | None]) -> pd.DataFrame:
     """Paired rows of one task at one fidelity: per variant its metric (None = diverged) beside the baseline's."""
     import pandas as pd
 
