@@ -47,8 +47,8 @@ PINS = {
     "digits-asha-none": "ee5f80e1b260abd1179ef6e5d0cef1d8ebdff0858a0139b2554632a53976fa7f",
     "digits-asha-ohgw-normalized": "b74568804c8fb092997c7e93880ff508f0fa3f73959ccd94928892f207f219bf",
     "digits-smac-hyperband-ohgw": "056100f76d52aaa18c65b1576b866d441e0c4bba1b545ced6fa8f22f1e1240e2",
-    "table-asha-promotion-random": "84c8a74f3ce4333a5041068692d04f98057359136e6cba0796bc616533b90f41",
-    "table-smac-hyperband-ohgw": "9e38d447214665c68a9d4ef14967341dda3f9b8629438daf56686908433f8a97",
+    "table-asha-promotion-random": "4c71916eb6e31edbfb7fe9dc0f01d089107397970c9db8705b983963df96e923",
+    "table-smac-hyperband-ohgw": "24ad1d8739169b9ccd730281ff69003f6cf945e6ae49cb58d9ce9dc9fca67226",
 }
 
 
