@@ -2,16 +2,26 @@
 
 Warm-start overhead is measured, never assumed (docs/design.md section 4): every warm-start record
 holds the cost of the warm-start and of one plain training step of the same task, both taken
-with :func:`measure`.
+with :func:`measure`. Those seconds run with the FLOP counter and the memory tracker attached,
+which inflates small steps by more than large ones: they are bookkeeping, not a stopwatch.
+:func:`measure_separately` times the call bare and counts in a second pass; the calibration
+benchmark (``benchmarks/bench_overhead.py``) uses it to write the per-task ratio of warm-start
+to plain-step wall time that the ``calibrated`` warm-start clock charges
+(:func:`calibrated_ratio`, ``ohgw_bench/overhead_calibration.json``, docs/design.md).
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import time
 import weakref
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, TypeVar
+
+from ohgw_bench.errors import UserError
 
 T = TypeVar("T")
 
@@ -135,3 +145,42 @@ def time_only(fn: Callable[[], T], repeat: int = 1) -> tuple[T, float]:
 def count_flops(fn: Callable[[], Any]) -> float:
     """FLOPs of one call of ``fn`` (forward and backward ops alike)."""
     return measure(fn, flops=True, memory=False)[1].flops
+
+
+def measure_separately(fn: Callable[[], T], repeat: int = 1) -> tuple[T, Cost]:
+    """Wall time of ``fn()`` with nothing attached (median of ``repeat`` calls), then FLOPs and
+    peak memory counted in one more, separate call: a :class:`Cost` whose seconds are not
+    inflated by the counters. Costs ``repeat + 1`` calls."""
+    result, seconds = time_only(fn, repeat)
+    _, counted = measure(fn)
+    return result, Cost(seconds, counted.flops, counted.peak_bytes)
+
+
+CALIBRATION_FILE = Path(__file__).with_name("overhead_calibration.json")
+
+
+@functools.lru_cache(maxsize=1)
+def _calibration() -> dict[str, Any]:
+    try:
+        return json.loads(CALIBRATION_FILE.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {"tasks": {}}
+
+
+def calibration_key(horizon: int, mode: str, split_batch: bool) -> str:
+    """The warm-start settings a calibrated ratio was measured for: ``k1-exact``, ``k2-mixed-split``."""
+    return f"k{int(horizon)}-{mode}" + ("-split" if split_batch else "")
+
+
+def calibrated_ratio(task_id: str, key: str) -> dict[str, Any]:
+    """The measured (uninstrumented) warm-start / plain-step wall ratio of ``task_id`` for settings ``key``.
+
+    Raises UserError (one line, exit code 2) where the calibration table has no entry: run
+    ``python benchmarks/bench_overhead.py --write-calibration`` for that task first."""
+    entry = _calibration().get("tasks", {}).get(task_id, {}).get(key)
+    if entry is None:
+        known = sorted(f"{t} {k}" for t, keys in _calibration().get("tasks", {}).items() for k in keys)
+        raise UserError(f"--warm-start-clock calibrated: no calibration for task {task_id} with {key} "
+                        f"(calibrated: {', '.join(known) or 'none'}); run benchmarks/bench_overhead.py "
+                        "--write-calibration for it")
+    return dict(entry)

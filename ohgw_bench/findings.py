@@ -229,27 +229,90 @@ def conclusion(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _share_ci(d: Mapping[str, Any]) -> str:
+    """``90% [80%, 100%] (9/0/1)``: a win share (ties half) with its interval and wins/ties/losses where known."""
+    text = f"{_num(d.get('a_better'), '.0%')} [{_num(d.get('ci_low'), '.0%')}, {_num(d.get('ci_high'), '.0%')}]"
+    if "wins" in d:
+        text += f" ({d['wins']}/{d['ties']}/{d['losses']})"
+    return text
+
+
+def _gap(d: Mapping[str, Any]) -> str:
+    if d.get("median_gap") is None:
+        return "–"
+    return f"{float(d['median_gap']):.2g} [{_num(d.get('gap_ci_low'), '.2g')}, {_num(d.get('gap_ci_high'), '.2g')}]"
+
+
 def nudge_section(summary: Mapping[str, Any]) -> str:
-    """The paired-trial result: per task and ohgw arm, share of configs where the nudge beats each control."""
+    """The paired-trial result: per task and ohgw arm, how the nudge compares with each control.
+
+    Validation loss where the summary has it (it ties far fewer pairs than an error rate), the
+    task metric beside it; the comparison with ``prior`` also on the configs where the OHGW and
+    prior steps differ; ``sham`` reads as the unmodified config."""
     comps = summary.get("comparisons", [])
     if not comps:
         return "No paired-trial comparisons in the summary."
-    top = {}
-    for c in comps:  # the highest fidelity of each (task, variant, control)
-        key = (c["task"], c["variant"], c["control"])
+    top: dict[tuple[str, str, str, str], Mapping[str, Any]] = {}
+    everyone = {(c["task"], c["variant"], c["control"], c["fidelity"]): (c.get("metric") or {}).get("pairs")
+                for c in comps if c.get("subset", "all") == "all"}
+    for c in comps:  # the highest fidelity of each (task, variant, control, subset)
+        subset = c.get("subset", "all")
+        if subset != "all" and (not c["control"].startswith("prior") or (c.get("metric") or {}).get("pairs")
+                                == everyone.get((c["task"], c["variant"], c["control"], c["fidelity"]))):
+            continue  # the differing-steps subset only against prior, and only where it is a subset
+        if subset != "all" and not (c.get("metric") or {}).get("pairs"):
+            continue  # no config's steps differ
+        key = (c["task"], c["variant"], c["control"], subset)
         if key not in top or c["fidelity"] > top[key]["fidelity"]:
             top[key] = c
     body = []
-    for (task, variant, control), c in sorted(top.items()):
-        m = c.get("metric", {})
-        body.append([f"`{task}`", f"`{variant}`", f"`{control}`", str(c["fidelity"]), str(m.get("pairs", "–")),
-                     f"{_num(m.get('a_better'), '.0%')} [{_num(m.get('ci_low'), '.0%')}, {_num(m.get('ci_high'), '.0%')}]"])
-    table = markdown_table(["task", "arm", "control", "fidelity", "configs", "arm better than control [95% CI]"], body)
-    wins = [c for c in top.values() if c.get("metric", {}).get("ci_low") is not None and c["metric"]["ci_low"] > 0.5]
-    loses = [c for c in top.values() if c.get("metric", {}).get("ci_high") is not None and c["metric"]["ci_high"] < 0.5]
-    words = (f"At the highest fidelity trained, the arm beats its control in {len(wins)} of {len(top)} "
+    for (task, variant, control, subset), c in sorted(top.items()):
+        q = "val_loss" if c.get("val_loss") else "metric"
+        d, m = c.get(q) or {}, c.get("metric") or {}
+        name = c.get("control_name", control)
+        configs = str(d.get("pairs", "–")) if subset == "all" else f"{d.get('pairs', '–')} whose steps differ (cos under 0.99)"
+        label = q if q == "val_loss" else c.get("metric_name", q)
+        body.append([f"`{task}`", f"`{variant}`", f"`{name}`", str(c["fidelity"]), configs, label, _share_ci(d), _gap(d),
+                     _p(d.get("p_holm")), _share_ci(m) if q != "metric" else "(same)"])
+    table = markdown_table(["task", "arm", "control", "fidelity", "configs", "quantity",
+                            "arm better than control [95% CI] (W/T/L)", "median gap [95% CI]", "Holm p",
+                            "task metric: arm better [95% CI]"], body)
+
+    def quantity(c: Mapping[str, Any]) -> Mapping[str, Any]:
+        return c.get("val_loss") or c.get("metric") or {}
+
+    cells = [c for k, c in top.items() if k[3] == "all"]
+    wins = [c for c in cells if quantity(c).get("ci_low") is not None and quantity(c)["ci_low"] > 0.5]
+    loses = [c for c in cells if quantity(c).get("ci_high") is not None and quantity(c)["ci_high"] < 0.5]
+    sig = [c for c in cells if quantity(c).get("p_holm") is not None and quantity(c)["p_holm"] < 0.05]
+    words = (f"At the highest fidelity trained, the arm beats its control in {len(wins)} of {len(cells)} "
              f"(task, arm, control) cells with the 95% interval above 50%, and loses in {len(loses)} with it below 50%; "
              f"the rest cannot be told from a coin flip.")
+    if any("p_holm" in quantity(c) for c in cells):
+        words += (f" {len(sig)} of {len(cells)} have a Holm-adjusted sign-test p below 0.05 (Holm over all "
+                  f"{summary.get('holm_family', '?')} tests of the bundle's comparisons table, every fidelity).")
+    dirs = [d for d in summary.get("directions", []) if d["variant"] == "ohgw-normalized"]
+    if dirs:
+        words += ("\n\nHow often the normalised OHGW step is just the prior step (raise lr): median cosine between "
+                  "them " + ", ".join(f"{d['task']} {d['median']:.3f} ({d['differ']} of {d['configs']} configs below "
+                                      "0.99)" for d in dirs) + ".")
+    raw = [(t, h) for t, h in sorted((summary.get("headline") or {}).items()) if "ohgw" in (h.get("variants") or {})]
+    if raw:
+        parts = []
+        for t, h in raw:
+            v = h["variants"]["ohgw"]
+            d = v.get("val_loss") or v.get("metric") or {}
+            parts.append(f"{t} {_num(d.get('median'), '.2g')} (step {_num(v.get('median_step'), '.1g')})")
+        words += (" The paper's raw step (`ohgw`) moves configs by a median unit-cube distance in parentheses; its "
+                  "median improvement in validation loss: " + ", ".join(parts) + ".")
+        raw_dirs = [d for d in summary.get("directions", []) if d["variant"] == "ohgw"]
+        if raw_dirs:
+            words += (" Its median cosine with the raw prior step: " + ", ".join(
+                f"{d['task']} {d['median']:.2f}" for d in raw_dirs) + ". It steps in psi, so in unit-cube terms "
+                "a coordinate moves by its gradient over its range squared, and a narrow range dominates where "
+                "there is one; the hyperparameter it moves most: " + ", ".join(
+                    f"{d['task']} {d['largest_step']} ({_num(d.get('largest_step_share'), '.0%')} of configs)"
+                    for d in raw_dirs if d.get("largest_step")) + ".")
     return table + "\n\n" + words
 
 
@@ -259,8 +322,9 @@ def block(root: Path = ROOT) -> str:
     parts = []
     if nudge is not None:
         parts.append("**The nudge itself** (paired-trial experiment, `reports/nudge/`: each sampled config trained "
-                     "from the same seed as proposed and after each warm-start arm; metric at the highest fidelity; "
-                     "ties count half):\n\n" + nudge_section(nudge))
+                     "from the same seed as proposed and after each warm-start arm; at the highest fidelity trained; "
+                     "ties count half; a diverged trial is a loss; `unmodified (sham)` is the config as proposed; "
+                     "`orth` is the OHGW step without its prior component, same length):\n\n" + nudge_section(nudge))
     else:
         parts.append("The paired-trial experiment has not been published yet (`reports/nudge/summary.json`).")
     if study is not None:

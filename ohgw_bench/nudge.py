@@ -13,13 +13,18 @@ The paired difference at each fidelity is the nudge's effect on that config and 
   and trained with ``trial_seed(seed, i)`` (the seed a study gives its i-th trial), so config
   ``i`` and its seed do not depend on ``--configs`` or on a resume.
 - Variants use the warm-start spellings of ``ohgw_bench.warmstart`` (``ohgw``, ``ohgw-normalized``,
-  ``random-normalized``, ``prior``, ``sham``, ``ohgw-eta0.01``, ...); ``--eta-h`` / ``--rho`` set the
+  ``random-normalized``, ``prior``, ``orth-normalized`` (the OHGW step without its prior
+  component, same length), ``sham`` (the unmodified config, at the warm-start's cost),
+  ``ohgw-eta0.01``, ...); ``--eta-h`` / ``--rho`` set the
   step size of every variant whose label does not. Each (config, variant) gets a fresh
   :class:`~ohgw_bench.warmstart.WarmStart` seeded with the trial seed, so the random direction
   is reproducible config by config.
 - A variant that leaves the config unchanged (``sham`` always, others when the step projects to
   nothing) is not retrained: the task's training is deterministic for a config and seed (a test
   checks it), so its metrics are the baseline's, and its row says ``trained: false``.
+- A trial that fails or ends with a non-finite metric has ``metric: null`` and ``diverged: true``
+  (``base_diverged`` for the baseline); the analysis counts it as a loss, never drops it.
+  ``cos_prior`` is the cosine between the OHGW step and the prior step of the row's step rule.
 
 Folder (study-style, beside the scheduler studies but never mistaken for one, since it has
 no ``reports.jsonl``): ``<results-dir>/<experiment>/<task id>/paired/seed-<n>/`` with
@@ -47,7 +52,7 @@ from ohgw_bench.errors import UserError
 from ohgw_bench.run import OneLineParser, parse_assignments
 
 DEFAULT_VARIANTS: tuple[str, ...] = ("ohgw", "ohgw-normalized", "random", "random-normalized", "prior",
-                                     "prior-normalized", "sham")
+                                     "prior-normalized", "orth-normalized", "sham")
 DEFAULT_FIDELITIES: tuple[int, ...] = (1, 3, 9)
 PAIRS_FILE = "pairs.jsonl"
 _CONFIG_STREAM = 0x9D6E
@@ -196,8 +201,10 @@ def pair_rows(task: Any, spec: NudgeSpec, settings: Sequence[Any], index: int) -
                 "val_loss": _finite(m.get("val_loss")), "base_val_loss": _finite(b.get("val_loss")),
                 "diff_val_loss": _diff(m.get("val_loss"), b.get("val_loss")),
                 "trained": changed, "applied": bool(rec.get("applied")), "reason": rec.get("reason"),
+                "diverged": _finite(m.get(task.metric)) is None, "base_diverged": _finite(b.get(task.metric)) is None,
                 "grad_norm_unit": rec.get("grad_norm_unit"), "step_norm_unit": rec.get("step_norm_unit"),
-                "step_unit": rec.get("step_unit"), "grad_unit": rec.get("grad_unit"),
+                "cos_prior": rec.get("cos_prior"), "step_unit": rec.get("step_unit"),
+                "step_unit_proposed": rec.get("step_unit_proposed"), "grad_unit": rec.get("grad_unit"),
                 "sim_seconds": rec.get("sim_seconds"), "error": err, "base_error": base_err,
             }
             if j == 0:
@@ -441,8 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     for s in summaries:
         print(closing_line(s))
     root = Path(specs[0].results_dir) / specs[0].experiment
-    # not reports/nudge: that is the committed bundle the README's Findings are generated from
-    print(f"analyse with: python -m analysis.nudge {root} --out nudge-report")
+    print(f"analyse with: python -m analysis.nudge {root} --out {root / 'bundle'}"
+          "  (reports/nudge is the committed bundle: write there only to publish)")
     print(json.dumps({"folders": [s["folder"] for s in summaries]}))
     return 0
 

@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--horizon", type=int, default=None, help="lookahead steps k (default: the task's, 1 for SGD, 2 for AdamW)")
     p.add_argument("--hg-mode", choices=MODES, default=None, help="hyper-gradient mode (default: exact)")
     p.add_argument("--split-batch", action="store_true", default=None, help="carve the validation batch out of the first mini-batch (default: off)")
+    p.add_argument("--warm-start-clock", choices=("flops", "calibrated"), default=None,
+                   help="how the simulated clock charges an autograd warm-start: its counted FLOPs, or the task's "
+                        "measured uninstrumented wall ratio x one plain step (ohgw_bench/overhead_calibration.json; "
+                        "label suffix -cal) (default: flops)")
     p.add_argument("--seed", type=int, default=0, help="study seed (default: 0)")
     p.add_argument("--budget", type=float, default=None, help="seconds on the study's clock (default: the task's)")
     p.add_argument("--workers", type=int, default=4, help="number of (simulated or real) workers (default: 4)")
@@ -114,7 +118,7 @@ def warm_start_settings(args: argparse.Namespace) -> Any:
         raise UserError(f"--ohgw contradicts --warm-start {args.warm_start}")
     flags = {"eta_h": ("--eta-h", args.eta_h), "step_rule": ("--step-rule", args.step_rule), "rho": ("--rho", args.rho),
              "horizon": ("--horizon", args.horizon), "mode": ("--hg-mode", args.hg_mode),
-             "split_batch": ("--split-batch", args.split_batch)}
+             "split_batch": ("--split-batch", args.split_batch), "clock": ("--warm-start-clock", args.warm_start_clock)}
     # Settings of a warm-start given without one would be silently ignored (the folder says none).
     given = [flag for flag, value in flags.values() if value is not None]
     if variant == "none" and given:

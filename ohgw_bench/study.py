@@ -368,6 +368,11 @@ def summarize(rows: list[dict[str, Any]], task: Any, spec: StudySpec, budget: fl
     ws_wall = sum(float((w.get("cost") or {}).get("seconds") or 0.0) for w in per_trial.values())
     worker = rows[-1]["ohgw_worker_time"] if rows else 0.0
     charged = ws_sim if spec.backend == "simulated" else ws_wall
+    # the warm-start's share on both simulated clocks (FLOPs, calibrated wall ratio), whichever charged the study
+    other = worker - charged
+    ws_flops = sum(float(w.get("sim_seconds_flops", w.get("sim_seconds")) or 0.0) for w in per_trial.values())
+    cal = [w.get("sim_seconds_calibrated") for w in per_trial.values()]
+    ws_cal = sum(float(c) for c in cal) if all(isinstance(c, int | float) for c in cal) else None
     return {
         "best_metric": best,
         "best_test_metric": best_test,
@@ -391,6 +396,9 @@ def summarize(rows: list[dict[str, Any]], task: Any, spec: StudySpec, budget: fl
             "sim_seconds": ws_sim,
             "wall_seconds": ws_wall,
             "share_of_worker_time": charged / worker if worker else 0.0,
+            "clock": spec.warm_start.clock,
+            "share_flops": ws_flops / (other + ws_flops) if other + ws_flops > 0 else 0.0,
+            "share_calibrated": None if ws_cal is None else (ws_cal / (other + ws_cal) if other + ws_cal > 0 else 0.0),
             "records": len(ws),
         },
     }
@@ -516,8 +524,12 @@ def prepare_task(spec: StudySpec) -> tuple[Any, float, float]:
     baselines.validate_options(spec.scheduler, dict(spec.scheduler_options))  # before any work
     if spec.backend not in baselines.spec(spec.scheduler).backends:
         raise UserError(f"scheduler {spec.scheduler!r} does not support --backend {spec.backend}")
-    results.check_writable(spec.results_dir)
     task = make_task(spec)
+    if spec.warm_start.clock == "calibrated":  # its calibration must exist before any folder is made
+        from ohgw_bench.warmstart import WarmStart
+
+        WarmStart(spec.warm_start, task, spec.seed)
+    results.check_writable(spec.results_dir)
     try:
         task.prepare()
     except DataMissingError:

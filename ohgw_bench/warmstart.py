@@ -10,6 +10,12 @@
 - ``prior``: the same length along the search space's fixed ``prior`` signs (toward the
   default config where no hyperparameter has one): the control that tells "push lr up" from
   a real gradient.
+- ``orth``: the direction control. The OHGW step with its component along the ``prior``
+  step's direction removed, rescaled to the OHGW step's length (signs of that remainder for
+  the sign rule). Against ``prior`` and ``ohgw`` it answers "does the gradient know more
+  than 'raise lr'?": where the OHGW step is parallel to the prior direction there is nothing
+  left and the config is unchanged (``reason`` says so). Every record of a variant that steps
+  carries ``cos_prior``, the cosine between the OHGW step and the prior step (same rule).
 - ``sham``: computes the hyper-gradient and the OHGW step exactly as ``ohgw`` does (same
   settings, same cost, same charge on the simulated clock), then leaves the config unchanged.
   Against ``ohgw`` it isolates the nudge; against ``none`` it isolates the overhead (the
@@ -22,6 +28,15 @@
   minimum fidelity (epoch 1, every scheduler's first rung): the noise-free version of what one
   mini-batch of real training estimates. Both are charged the task's declared
   :meth:`~ohgw_bench.tasks.base.Task.warm_start_charge`.
+
+Hyperparameters declared ``grad="finite_difference"`` in an autograd task (dropout) are left
+unchanged by the autograd warm-start: one step moves only what the lookahead differentiates,
+and spending two objective evaluations per such hyperparameter would change what the arm
+costs. The record says so: ``left_unchanged`` maps each to the reason, and ``moved_by`` maps
+every moved hyperparameter to the method that moved it (``autograd-exact``,
+``finite_difference``, ...). They are moved by central finite differences only where the whole
+task is a finite-difference one, or where the autograd path fails and the warm-start falls
+back to finite differences over every movable hyperparameter.
 
 Every call returns a JSON-serialisable record with the gradient, the step, and the measured
 cost of the warm-start beside one plain training step of the same task. Nothing here draws
@@ -44,8 +59,11 @@ import torch
 from ohgw_bench.cost import ZERO, Cost, measure
 from ohgw_bench.hypergrad import MODES, HyperGradient, finite_difference, hypergradient, plain_step
 
-VARIANTS: tuple[str, ...] = ("none", "ohgw", "random", "prior", "sham", "oracle")
+VARIANTS: tuple[str, ...] = ("none", "ohgw", "random", "prior", "orth", "sham", "oracle")
 STEP_RULES: tuple[str, ...] = ("raw", "normalized", "sign")
+#: how the simulated clock charges an autograd warm-start: its counted FLOPs, or the task's measured
+#: uninstrumented warm-start / plain-step wall ratio x the simulated cost of one plain step
+CLOCKS: tuple[str, ...] = ("flops", "calibrated")
 _MODE_TOKENS = {"exact": "", "first-order": "fo", "mixed": "mixed"}
 _STREAM = 0x0E6E  # keeps the warm-start's generator apart from a scheduler seeded with the same integer
 
@@ -80,6 +98,7 @@ class WarmStartSettings:
     horizon: int | None = None
     mode: str = "exact"
     split_batch: bool = False
+    clock: str = "flops"
 
     def __post_init__(self) -> None:
         # Types first: an experiment file's split_batch: "no" is a non-empty string (truthy), and
@@ -92,6 +111,8 @@ class WarmStartSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"{name} must be a number, got {value!r}")
+        if self.clock not in CLOCKS:
+            raise ValueError(f"warm-start clock must be one of {CLOCKS}, got {self.clock!r}")
         if self.variant not in VARIANTS:
             raise ValueError(f"warm-start variant must be one of {VARIANTS}, got {self.variant!r}")
         if self.step_rule not in STEP_RULES:
@@ -110,7 +131,12 @@ class WarmStartSettings:
             object.__setattr__(self, name, defaults[name])
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """All settings; ``clock`` only where it is not the default, so studies made before the
+        option existed keep their identity (and folder)."""
+        d = asdict(self)
+        if d["clock"] == "flops":
+            d.pop("clock")
+        return d
 
     def label(self) -> str:
         """Short folder-safe name ("ohgw", "ohgw-k2", "random-normalized"); distinct settings, distinct labels.
@@ -132,6 +158,8 @@ class WarmStartSettings:
             parts.append(_MODE_TOKENS[self.mode])
         if self.split_batch:
             parts.append("split")
+        if self.clock != "flops":
+            parts.append("cal")
         return "-".join(parts)
 
     @classmethod
@@ -145,7 +173,7 @@ class WarmStartSettings:
         head, *tokens = variant.strip().split("-")
         if head not in VARIANTS:
             raise ValueError(f"unknown warm-start {variant!r}: expected one of {', '.join(VARIANTS)}, optionally "
-                             "followed by -k<horizon>, -normalized/-sign, -rho<r>, -eta<e>, -fo/-mixed, -split")
+                             "followed by -k<horizon>, -normalized/-sign, -rho<r>, -eta<e>, -fo/-mixed, -split, -cal")
         found: dict[str, Any] = {"variant": head}
         modes = {v: k for k, v in _MODE_TOKENS.items() if v}
         for tok in tokens:
@@ -162,6 +190,8 @@ class WarmStartSettings:
                 found["mode"] = modes[tok]
             elif tok == "split":
                 found["split_batch"] = True
+            elif tok == "cal":
+                found["clock"] = "calibrated"
             else:
                 raise ValueError(f"unknown part {tok!r} in warm-start {variant!r}")
             if len(found) == len(before):  # ohgw-k2-k3, ohgw-normalized-sign: the last would silently win
@@ -224,6 +254,25 @@ class WarmStart:
         self._step_cost: Cost | None = None
         self._step_cost_kind: str | None = None
         self._none_record: dict[str, Any] | None = None
+        self.calibration = self._calibration()
+
+    def _calibration(self) -> dict[str, Any] | None:
+        """The task's measured wall ratio for these settings (``ohgw_bench/overhead_calibration.json``).
+
+        Required (UserError otherwise) for the calibrated clock; looked up anyway under the FLOP
+        clock, so every record can carry the charge on both clocks."""
+        from ohgw_bench.cost import calibrated_ratio, calibration_key
+        from ohgw_bench.errors import UserError
+
+        if self.settings.variant == "none" or getattr(self.task, "hypergrad_method", "none") != "autograd":
+            return None
+        key = calibration_key(self.horizon, self.settings.mode, self.settings.split_batch)
+        try:
+            return {"key": key, **calibrated_ratio(str(getattr(self.task, "id", "")), key)}
+        except UserError:
+            if self.settings.clock == "calibrated":
+                raise
+            return None
 
     @property
     def horizon(self) -> int:
@@ -237,10 +286,11 @@ class WarmStart:
             "sham": s.variant == "sham",
             "reason": None, "fallback": None, "names": [], "unreachable": [], "psi": {},
             "grad_native": {}, "grad_psi": {}, "grad_unit": {}, "psi_new": {}, "step_unit": {},
-            "step_unit_proposed": {}, "step_norm_unit": 0.0, "grad_norm_unit": None, "clipped": [],
+            "step_unit_proposed": {}, "left_unchanged": {}, "moved_by": {}, "step_norm_unit": 0.0, "grad_norm_unit": None, "cos_prior": None, "clipped": [],
             "J": None, "method": None, "horizon": None, "evaluations": 0, "info": {},
             "cost": ZERO.as_dict(), "step_cost": None, "step_cost_kind": None,
             "ratio_time": None, "ratio_flops": None, "ratio_memory": None, "sim_seconds": 0.0,
+            "clock": s.clock, "sim_seconds_flops": 0.0, "sim_seconds_calibrated": None, "calibration": None,
             # False for the first-order and mixed modes, which drop or approximate second-order
             # terms (at k = 2 they can flip the sign of weight decay's hyper-gradient).
             "hg_exact": s.mode == "exact",
@@ -299,7 +349,7 @@ class WarmStart:
                 objective, per_call = task.hyper_objective(config, trial_seed)
             except NotImplementedError as err:
                 record["cost"] = total.as_dict()
-                record["sim_seconds"] = sim
+                record["sim_seconds"] = record["sim_seconds_flops"] = sim
                 record["fallback"] = fallback
                 record["reason"] = f"{fallback}; no finite-difference objective either ({err})" if fallback else str(err)
                 return None
@@ -312,8 +362,22 @@ class WarmStart:
             if fallback:
                 record["fallback"] = f"finite differences ({fallback})"
         self._note(record, grad)
+        if grad.method.startswith("autograd"):
+            for n in task.space.movable("finite_difference"):
+                record["left_unchanged"][n] = (
+                    "grad='finite_difference' in an autograd task: the autograd warm-start has no pathwise "
+                    "derivative for it and does not spend finite-difference evaluations on it")
         record["cost"] = total.as_dict()
-        record["sim_seconds"] = sim
+        record["sim_seconds"] = record["sim_seconds_flops"] = sim
+        if grad.method.startswith("autograd") and self.calibration is not None and self._step_cost is not None:
+            # the measured uninstrumented ratio x the simulated cost of one plain step (its FLOPs)
+            record["calibration"] = dict(self.calibration)
+            record["sim_seconds_calibrated"] = (float(self.calibration["wall_ratio"]) * self._step_cost.flops
+                                                / float(task.reference_flops_per_second))
+            if self.settings.clock == "calibrated":
+                record["sim_seconds"] = record["sim_seconds_calibrated"]
+        elif not grad.method.startswith("autograd"):
+            record["sim_seconds_calibrated"] = sim  # objective calls are charged at their declared cost on both clocks
         if self._step_cost is not None:
             record["step_cost"] = self._step_cost.as_dict()
             record["step_cost_kind"] = self._step_cost_kind
@@ -389,6 +453,9 @@ class WarmStart:
             return config
 
         z = np.array([space[n].to_unit(config[n]) for n in names])
+        prior = self._prior_direction(config, names, z, s.step_rule, length, record)
+        if prior is not None:
+            record["cos_prior"] = float(ohgw @ prior) / (length * float(np.linalg.norm(prior)))
         if s.variant == "sham":
             record["step_unit_proposed"] = dict(zip(names, ohgw.tolist()))
             record["reason"] = "sham: paid the ohgw warm-start's cost, config left unchanged"
@@ -401,10 +468,15 @@ class WarmStart:
             else:
                 d = self.rng.standard_normal(len(names))
                 dz = length * d / np.linalg.norm(d)
-        else:
-            dz = self._prior_direction(config, names, z, s.step_rule, length, record)
+        elif s.variant == "orth":
+            dz = self._orthogonal(ohgw, prior, length, record)
             if dz is None:
                 return config
+        else:
+            if prior is None:
+                record["reason"] = f"prior direction ({record['info']['prior_direction']}) is zero: no step"
+                return config
+            dz = prior
         record["step_unit_proposed"] = dict(zip(names, dz.tolist()))
         z_new = np.clip(z + dz, 0.0, 1.0)
         record["clipped"] = [n for n, a, b in zip(names, z + dz, z_new) if a != b]
@@ -415,6 +487,7 @@ class WarmStart:
         record["step_unit"] = moved
         record["step_norm_unit"] = float(np.linalg.norm(list(moved.values())))
         record["psi_new"] = {n: space[n].to_psi(new_config[n]) for n in names}
+        record["moved_by"] = {n: record["method"] for n in names if new_config[n] != config[n]}
         record["applied"] = any(new_config[n] != config[n] for n in names)
         if not record["applied"]:
             record["reason"] = "the step, projected onto the bounds, leaves the config unchanged"
@@ -422,6 +495,7 @@ class WarmStart:
 
     def _prior_direction(self, config: dict[str, Any], names: list[str], z: np.ndarray, rule: str,
                          length: float, record: dict[str, Any]) -> np.ndarray | None:
+        """The ``prior`` variant's step (OHGW length, or rho signs), or None where its direction is zero."""
         space = self.task.space
         direction = np.array([float(space[n].prior) for n in names])
         source = "prior signs"
@@ -431,11 +505,26 @@ class WarmStart:
             source = "toward the default config"
         record["info"]["prior_direction"] = source
         if not direction.any():
-            record["reason"] = f"prior direction ({source}) is zero: no step"
             return None
         if rule == "sign":
             return self.settings.rho * np.sign(direction)
         return length * direction / np.linalg.norm(direction)
+
+    def _orthogonal(self, ohgw: np.ndarray, prior: np.ndarray | None, length: float,
+                    record: dict[str, Any]) -> np.ndarray | None:
+        """The OHGW step minus its projection on the prior direction, at the OHGW step's length."""
+        if prior is None:
+            rest = ohgw
+        else:
+            p = prior / np.linalg.norm(prior)
+            rest = ohgw - float(ohgw @ p) * p
+        norm = float(np.linalg.norm(rest))
+        if norm <= 1e-9 * length:
+            record["reason"] = "orth: the OHGW step is parallel to the prior direction, nothing is left: no step"
+            return None
+        if self.settings.step_rule == "sign":
+            return self.settings.rho * np.sign(np.where(np.abs(rest) > 1e-12 * length, rest, 0.0))
+        return length * rest / norm
 
 
 ORACLE_SUPPORT = ("supported only by tasks with hypergrad_method surrogate: the LCBench family "

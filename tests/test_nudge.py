@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from ohgw_bench import nudge, tasks
 from ohgw_bench.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SMALL = {"task": "digits", "configs": 2, "fidelities": (1, 2), "variants": ("ohgw-normalized", "sham")}
 
@@ -136,3 +140,92 @@ def test_the_committed_paired_experiment_file_loads() -> None:
     specs = nudge.load_file(Path(__file__).parents[1] / "experiments" / "paired" / "nudge.yaml", "/nonexistent")
     assert [s.task for s in specs] == ["digits", "uci-breast_cancer-mlp", "uci-wine-mlp"]
     assert all(s.variants == nudge.DEFAULT_VARIANTS and s.fidelities == (1, 3, 9) for s in specs)
+
+
+def _frame(values: dict[str, list[float | None]], base: list[float | None]) -> pd.DataFrame:
+    """Paired rows of one task at one fidelity: per variant its metric (None = diverged) beside the baseline's."""
+    import pandas as pd
+
+    rows = []
+    for variant, vals in values.items():
+        for i, (v, b) in enumerate(zip(vals, base)):
+            rows.append({"task": "t", "seed": 0, "config_index": i, "variant": variant, "fidelity": 1, "metric": v,
+                         "base_metric": b, "val_loss": v, "base_val_loss": b, "trained": True, "applied": True,
+                         "cos_prior": 0.5, "grad_norm_unit": 1.0 + i, "step_norm_unit": 0.05})
+    return pd.DataFrame(rows)
+
+
+RUNS = [{"task": "t", "mode": "min", "metric": "err", "max_fidelity": 9, "fidelity_unit": "epochs"}]
+
+
+def test_diverged_configs_count_as_losses_never_dropped() -> None:
+    """Config 3 diverges after the ohgw nudge (no finite metric): it is a loss for ohgw, not a missing pair."""
+    from analysis import nudge as analysis
+
+    base = [0.5, 0.5, 0.5, 0.5, None]
+    df = analysis._derive(_frame({"ohgw-normalized": [0.4, 0.4, 0.4, None, None],
+                                  "prior-normalized": [0.45, 0.45, 0.45, 0.45, 0.4],
+                                  "sham": base}, base), {"t": "min"})
+    result = analysis.analyse(df, RUNS)
+    by = {r["variant"]: r["metric"] for r in result["variants"]}
+    assert by["ohgw-normalized"]["pairs"] == 5 and by["ohgw-normalized"]["diverged"] == 1
+    assert by["ohgw-normalized"]["worse"] == pytest.approx(0.2) and by["ohgw-normalized"]["tied"] == pytest.approx(0.2)
+    assert by["prior-normalized"]["rescued"] == 1 and by["prior-normalized"]["improved"] == pytest.approx(1.0)
+    comp = {c["control"]: c["metric"] for c in result["comparisons"] if c["subset"] == "all"}
+    # vs prior: wins on 0-2, loses on 3 (diverged) and 4 (prior rescued a diverged baseline)
+    assert comp["prior-normalized"]["pairs"] == 5
+    assert (comp["prior-normalized"]["wins"], comp["prior-normalized"]["ties"], comp["prior-normalized"]["losses"]) == (3, 0, 2)
+    assert (comp["sham"]["wins"], comp["sham"]["ties"], comp["sham"]["losses"]) == (3, 1, 1)
+    assert comp["sham"]["a_better"] == pytest.approx(3.5 / 5)
+
+
+def test_win_shares_carry_wilson_intervals_that_are_not_degenerate_at_100_percent() -> None:
+    from analysis.nudge import wilson
+
+    lo, hi = wilson(0.5, 10)
+    assert lo == pytest.approx(0.2366, abs=1e-4) and hi == pytest.approx(0.7634, abs=1e-4)
+    lo, hi = wilson(1.0, 60)
+    assert hi == pytest.approx(1.0) and lo == pytest.approx(0.9398, abs=1e-3)  # not the bootstrap's [100%, 100%]
+    assert wilson(0.3, 0) == (None, None)
+
+
+def test_comparisons_are_holm_adjusted_and_reported_where_the_directions_differ() -> None:
+    from analysis import nudge as analysis
+
+    base = [0.5] * 8
+    df = analysis._derive(_frame({"ohgw-normalized": [0.4] * 8, "prior-normalized": [0.45] * 8}, base), {"t": "min"})
+    df.loc[(df.variant == "ohgw-normalized") & (df.config_index < 6), "cos_prior"] = 0.999
+    result = analysis.analyse(df, RUNS)
+    comps = {c["subset"]: c for c in result["comparisons"]}
+    assert comps["all"]["metric"]["pairs"] == 8 and comps["differ"]["metric"]["pairs"] == 2
+    assert comps["all"]["metric"]["p_sign"] == pytest.approx(2 / 2 ** 8)
+    assert result["holm_family"] == 4  # 2 subsets x 2 quantities
+    assert comps["all"]["metric"]["p_holm"] == pytest.approx(min(1.0, 4 * 2 / 2 ** 8))
+    assert comps["all"]["control_name"] == "prior-normalized"
+    d = {r["variant"]: r for r in result["directions"]}["ohgw-normalized"]
+    assert d["differ"] == 2 and d["same"] == pytest.approx(0.75)
+
+
+def test_a_bundle_is_recomputed_from_its_committed_raw_pairs(tmp_path: Path) -> None:
+    from analysis import nudge as analysis
+
+    nudge.run_nudge(spec(tmp_path, configs=3, fidelities=(1,), variants=("ohgw-normalized", "orth-normalized", "sham")),
+                    progress=False)
+    first = analysis.write_bundle(tmp_path / "nudge", tmp_path / "bundle", ["x"])
+    assert (tmp_path / "bundle" / analysis.PAIRS_CSV).exists()
+    again = analysis.write_bundle(tmp_path / "bundle", tmp_path / "again", ["y"],
+                                  previous=tmp_path / "bundle" / "summary.json")
+    cells = again["changes"]["cells"]
+    assert cells and all(c["new"] == pytest.approx(c["old"]) and c["new_pairs"] == c["old_pairs"] for c in cells)
+    assert "0 changed their win share" in (tmp_path / "again" / "README.md").read_text()
+    assert (tmp_path / "again" / "tables" / "changes.md").exists()
+    pick = [(c["variant"], c["control"], c["subset"], c["val_loss"]["wins"], c["val_loss"]["losses"])
+            for c in first["comparisons"]]
+    assert pick == [(c["variant"], c["control"], c["subset"], c["val_loss"]["wins"], c["val_loss"]["losses"])
+                    for c in again["comparisons"]]
+    for a, b in zip(first["variants"], again["variants"]):
+        assert a["variant"] == b["variant"] and a["val_loss"]["median"] == pytest.approx(b["val_loss"]["median"], rel=1e-9)
+    assert {(c["variant"], c["control"]) for c in first["comparisons"]} == {("ohgw-normalized", "orth-normalized"),
+                                                                           ("ohgw-normalized", "sham")}
+    text = (tmp_path / "bundle" / "README.md").read_text()
+    assert "unmodified (sham)" in text and "Holm" in text and "cos(ohgw-normalized step, prior step)" in text

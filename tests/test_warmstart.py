@@ -391,3 +391,132 @@ def test_sham_on_a_finite_difference_task_is_charged_every_evaluation() -> None:
     assert new == CONFIG and rec["applied"] is False and rec["sham"] is True
     assert rec["sim_seconds"] == pytest.approx(13 * 0.25)
     assert np.linalg.norm(list(rec["step_unit_proposed"].values())) == pytest.approx(0.05, rel=1e-9)
+
+
+@pytest.mark.parametrize("rule", ["raw", "normalized"])
+def test_orth_removes_the_prior_direction_and_keeps_the_ohgw_length(rule: str) -> None:
+    """The direction control: the OHGW step minus its lr (prior) component, rescaled to the OHGW step's length."""
+    suffix = "" if rule == "raw" else f"-{rule}"
+    _, ohgw = run(f"ohgw{suffix}")
+    _, orth = run(f"orth{suffix}")
+    names = ohgw["names"]
+    a = np.array([ohgw["step_unit_proposed"][n] for n in names])
+    b = np.array([orth["step_unit_proposed"][n] for n in names])
+    assert orth["applied"] is True and orth["step_unit_proposed"]["lr"] == pytest.approx(0.0, abs=1e-15)
+    assert np.linalg.norm(b) == pytest.approx(np.linalg.norm(a), rel=1e-9)
+    rest = a.copy()
+    rest[names.index("lr")] = 0.0
+    np.testing.assert_allclose(b, np.linalg.norm(a) * rest / np.linalg.norm(rest), rtol=1e-9, atol=1e-15)
+    assert orth["cost"]["flops"] == ohgw["cost"]["flops"]  # it pays for the hyper-gradient like every control
+    cos = a[names.index("lr")] / np.linalg.norm(a)  # the prior direction is +lr
+    assert ohgw["cos_prior"] == pytest.approx(cos, rel=1e-9) and orth["cos_prior"] == ohgw["cos_prior"]
+
+
+def test_orth_leaves_the_config_alone_when_the_ohgw_step_is_the_prior_step() -> None:
+    """Only lr is movable: the OHGW step is +-lr, parallel to the prior direction, so nothing is left."""
+    only_lr = [BASE_SPACE[0]] + [Hyperparameter(p.name, p.low, p.high, p.default, p.log, p.integer, "none")
+                                 for p in BASE_SPACE[1:6]]
+    task = ToyTask(params=only_lr)
+    config = {n: CONFIG[n] for n in task.space.names}
+    new, rec = run("orth-normalized", task, config=config)
+    assert new == config and rec["applied"] is False and "parallel" in rec["reason"]
+    assert abs(rec["cos_prior"]) == pytest.approx(1.0)
+    assert WarmStartSettings.parse("orth-normalized").label() == "orth-normalized"
+
+
+def test_finite_difference_hyperparameters_of_an_autograd_task_are_recorded_as_left_unchanged() -> None:
+    """The toy task has both kinds: lr/wd/... through autograd, dropout declared grad='finite_difference'."""
+    new, rec = run("ohgw-normalized")
+    assert new["dropout"] == CONFIG["dropout"] and "dropout" not in rec["names"]
+    assert set(rec["left_unchanged"]) == {"dropout"} and "autograd" in rec["left_unchanged"]["dropout"]
+    assert rec["moved_by"] and set(rec["moved_by"].values()) == {"autograd-exact"}
+    assert set(rec["moved_by"]) == {n for n in rec["names"] if new[n] != CONFIG[n]} and "dropout" not in rec["moved_by"]
+    # the fallback (no lookahead) runs finite differences over every movable hyperparameter: dropout moves, and says how
+    new_fd, fd = run("ohgw-normalized", ToyTask(problem=False))
+    assert fd["left_unchanged"] == {} and fd["moved_by"]["dropout"] == "finite_difference"
+    assert new_fd["dropout"] != CONFIG["dropout"]
+
+
+def test_uci_mlp_warm_start_says_dropout_was_left_unchanged() -> None:
+    """A real adapter with both kinds: its docstring, docs/adding-a-task.md and the record agree."""
+    from ohgw_bench import tasks
+
+    task = tasks.make("uci-wine-mlp")
+    task.prepare()
+    config = task.space.default_config()
+    new, rec = WarmStart(WarmStartSettings.parse("ohgw-normalized"), task, 0, strict=True).apply(config, 1)
+    assert rec["method"].startswith("autograd") and rec["applied"] is True
+    assert set(rec["left_unchanged"]) == {"dropout"} and new["dropout"] == config["dropout"]
+    assert "lr" in rec["moved_by"]
+    doc = (Path(__file__).parents[1] / "docs" / "adding-a-task.md").read_text()
+    assert "left_unchanged" in doc
+
+
+@pytest.fixture
+def calibrated(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A calibration table holding the toy task only (wall ratio 2.5 at k = 1, exact)."""
+    from ohgw_bench import cost
+
+    table = {"tasks": {"toy-v1": {"k1-exact": {"wall_ratio": 2.5, "flop_ratio": 3.0}}}}
+    monkeypatch.setattr(cost, "_calibration", lambda: table)
+    return table
+
+
+def test_calibrated_clock_charges_the_measured_wall_ratio_times_one_simulated_step(calibrated: dict) -> None:
+    _, flops = run("ohgw-normalized")
+    _, cal = run("ohgw-normalized", clock="calibrated")
+    step = flops["step_cost"]["flops"] / ToyTask.reference_flops_per_second
+    assert flops["clock"] == "flops" and flops["sim_seconds"] == flops["sim_seconds_flops"]
+    assert flops["sim_seconds_calibrated"] == pytest.approx(2.5 * step, rel=1e-9)  # recorded on both clocks
+    assert cal["clock"] == "calibrated" and cal["sim_seconds"] == pytest.approx(2.5 * step, rel=1e-9)
+    assert cal["sim_seconds_flops"] == pytest.approx(flops["sim_seconds_flops"], rel=1e-9)
+    assert cal["calibration"]["key"] == "k1-exact" and cal["label"] == "ohgw-normalized-cal"
+    settings = WarmStartSettings.parse("ohgw-normalized-cal")
+    assert settings.clock == "calibrated" and WarmStartSettings.parse(settings.label()) == settings
+    assert "clock" not in WarmStartSettings.parse("ohgw").as_dict()  # old studies keep their identity
+    _, sham = run("sham", clock="calibrated")
+    assert sham["sim_seconds"] == pytest.approx(cal["sim_seconds"], rel=1e-9)
+
+
+def test_calibrated_clock_without_a_calibration_is_refused_in_one_line(calibrated: dict, tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture) -> None:
+    from ohgw_bench.errors import UserError
+    from ohgw_bench.run import main
+
+    with pytest.raises(UserError, match="no calibration for task toy-v1 with k2-exact"):
+        run("ohgw", clock="calibrated", horizon=2)
+    _, rec = run("ohgw", horizon=2)  # the FLOP clock only notes that there is no calibrated charge
+    assert rec["sim_seconds_calibrated"] is None and rec["sim_seconds"] > 0
+    out = tmp_path / "res"
+    assert main(["--task", "digits", "--ohgw", "--warm-start-clock", "calibrated", "--results-dir", str(out),
+                 "--budget", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no calibration for task digits-mlp-v1" in err and not out.exists()
+
+
+def test_a_study_on_the_calibrated_clock_reports_its_share_on_both_clocks(tmp_path: Path) -> None:
+    """digits-loss (calibrated in ohgw_bench/overhead_calibration.json): the calibrated arm charges the measured
+    ratio; its summary gives the share on both clocks, and so does the FLOP-clock arm's."""
+    from ohgw_bench.cost import calibrated_ratio
+    from ohgw_bench.study import StudySpec, run_study
+
+    cal = calibrated_ratio("digits-mlp-loss-v1", "k1-exact")
+    out = {}
+    for clock in ("flops", "calibrated"):
+        spec = StudySpec(task="digits-loss", scheduler="asha", seed=0, budget=0.5, n_workers=2,
+                         results_dir=str(tmp_path), experiment="t",
+                         warm_start=WarmStartSettings.parse("ohgw-normalized", clock=clock))
+        out[clock] = run_study(spec, progress=False)
+    flops, calib = out["flops"]["warm_start"], out["calibrated"]["warm_start"]
+    assert out["calibrated"]["folder"].endswith("ohgw-normalized-cal/seed-0")
+    assert calib["clock"] == "calibrated" and flops["clock"] == "flops"
+    assert calib["share_calibrated"] == pytest.approx(calib["share_of_worker_time"], rel=1e-9)
+    assert flops["share_flops"] == pytest.approx(flops["share_of_worker_time"], rel=1e-9)
+    assert flops["share_calibrated"] is not None and calib["share_flops"] is not None
+    # the calibrated charge per warm-start is wall_ratio / flop_ratio of the FLOP charge (up to the configs' widths)
+    rows = [json.loads(line) for line in (Path(out["calibrated"]["folder"]) / "reports.jsonl").read_text().splitlines()]
+    rec = next(r["ohgw_warm_start"] for r in rows if r.get("ohgw_warm_start"))
+    assert rec["sim_seconds"] == pytest.approx(rec["sim_seconds_calibrated"], rel=1e-12)
+    assert rec["sim_seconds_calibrated"] / rec["sim_seconds_flops"] == pytest.approx(
+        cal["wall_ratio"] / rec["ratio_flops"], rel=1e-6)
+    assert (calib["share_calibrated"] < calib["share_flops"]) == (cal["wall_ratio"] < cal["flop_ratio"])

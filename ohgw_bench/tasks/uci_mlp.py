@@ -1,8 +1,9 @@
 """UCI tabular sets with a two-hidden-layer MLP trained by SGD with momentum (autograd warm-start).
 
 Search space: log-lr, log-weight decay and momentum (the optimiser's, differentiable through
-the lookahead), dropout (no pathwise derivative: ``grad="finite_difference"``, covered by
-:meth:`UCIMLPTask.hyper_objective` with fixed seeds), and, for classification, label smoothing
+the lookahead), dropout (no pathwise derivative: ``grad="finite_difference"``; the autograd
+warm-start leaves it unchanged and records it under ``left_unchanged``; only the fallback to
+finite differences through :meth:`UCIMLPTask.hyper_objective`, fixed seeds, moves it), and, for classification, label smoothing
 written out as (1 - eps) CE + eps mean_k(-log p_k) so that it carries a gradient. Fidelity =
 epochs. Dropout masks come from uniform draws of the trial's own generator compared with the
 rate, so a trial is reproducible, pauses and resumes bit-identically, and a finite difference

@@ -28,8 +28,10 @@ a run on real WikiText; the command line still takes ``wikitext103``.
 
 Search space: log lr, log weight decay, beta1 and label smoothing have a pathwise derivative
 through the AdamW lookahead (label smoothing is written out as (1 - eps) CE + eps
-mean_k(-log p_k) with eps a tensor); dropout has none and is moved by finite differences
-with fixed dropout masks (docs/design.md section 4). The learning rate is constant (no warm-up,
+mean_k(-log p_k) with eps a tensor); dropout has none (``grad="finite_difference"``), so the
+autograd warm-start leaves it unchanged and its record lists it under ``left_unchanged``
+with the reason (``ohgw_bench/warmstart.py``); only the fallback to finite differences, taken
+when the lookahead fails, moves it (``hyper_objective``, fixed dropout masks). The learning rate is constant (no warm-up,
 no decay), so the lookahead's first steps are exactly the trial's first steps. Dropout masks
 are drawn from a generator seeded by (seed, step), so training is reproducible, resumes
 bit-identically, and the lookahead sees the trial's own masks.
