@@ -18,8 +18,9 @@ to the start of the trial it serves. The Tuner's own decision time is not added 
 trial's stdout and stderr go to files in the study folder (no pipe can block).
 
 Schedulers see only hyperparameters and the fidelity in ``trial.config``. A trial's training
-seed and warm-start charge come from the study's :class:`~ohgw_bench.trial_plan.TrialPlans`,
-which a backend binds to the trial id when it schedules the trial.
+seed and warm-start charge come from the study's :class:`~ohgw_bench.trial_plan.TrialPlans`:
+a backend's ``start_trial`` takes the plan's ticket out of the suggested config and binds the
+plan to the id of the trial it creates.
 """
 
 from __future__ import annotations
@@ -167,7 +168,6 @@ class SimulatedBackend(TrialBackend):
         heapq.heappush(self._heap, (end, token, trial_id, token))
 
     def _schedule(self, trial_id: int, config: dict[str, Any]) -> None:
-        self.plans.bind(trial_id)
         fresh = not self.runner.has_state(trial_id)
         charge = self.plans.charge(trial_id) if fresh else 0.0
         self._unit_start[trial_id] = self.now
@@ -256,6 +256,7 @@ class SimulatedBackend(TrialBackend):
         pass
 
     def start_trial(self, config: dict[str, Any], checkpoint_trial_id: int | None = None) -> TrialResult:
+        config = self.plans.claim(self.new_trial_id(), config)  # the id super() gives the trial
         trial = super().start_trial(config, checkpoint_trial_id)
         trial.creation_time = datetime.fromtimestamp(0)
         return trial
@@ -275,8 +276,11 @@ class ProcessBackend(LocalBackend):
         self.constants = dict(constants)
         self.plans = plans
 
+    def start_trial(self, config: dict[str, Any], checkpoint_trial_id: int | None = None) -> TrialResult:
+        config = self.plans.claim(self.new_trial_id(), config)  # the id super() gives the trial
+        return super().start_trial(config, checkpoint_trial_id)
+
     def _schedule(self, trial_id: int, config: dict[str, Any]) -> None:
-        self.plans.bind(trial_id)
         super()._schedule(trial_id, {**config, **self.constants, SEED_KEY: self.plans.seed(trial_id)})
 
 
