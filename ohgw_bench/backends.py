@@ -49,9 +49,8 @@ STATE_FILE = "state.ckpt"
 FAILURE_KEY = "ohgw_failure"
 ERROR_KEY = "ohgw_error"
 UNSEEN_WORST = 1e6
-# Keys of a trial process's config file besides the trial's config (never in trial.config).
+# The key of a trial process's config file that carries its training seed (never in trial.config).
 SEED_KEY = "ohgw_trial_seed"
-CONSTANTS = ("ohgw_task", "ohgw_data_dir", "ohgw_task_options", "ohgw_study_seed", SEED_KEY)
 TRIAL_ENTRY_POINT = Path(__file__).resolve().with_name("trial.py")  # ohgw_bench/trial.py, the process's main
 
 
@@ -156,9 +155,6 @@ class SimulatedBackend(TrialBackend):
         self._unit_start: dict[int, float] = {}
         self._logs: dict[int, list[str]] = {}
         self.errors: dict[int, str] = {}
-
-    def clock(self) -> float:
-        return self.now
 
     def _push(self, trial_id: int, start: float, config: Mapping[str, Any]) -> None:
         f = self.runner.fidelity(trial_id)
