@@ -33,7 +33,7 @@ def fenced(text: str, lang: str) -> list[str]:
 # README ------------------------------------------------------------------------------------
 
 def test_readme_tables_match_the_registries():
-    assert docs.stale_blocks(README.read_text()) == [], "run: python -m ohgw_bench.docs --write README.md"
+    assert docs.stale_blocks(README.read_text(), ROOT / "reports") == [], "run: python -m ohgw_bench.docs --write README.md"
 
 
 def test_readme_tables_name_every_task_and_scheduler():
@@ -51,11 +51,12 @@ def test_docs_check_flags_a_stale_table_and_write_repairs_it(tmp_path, capsys):
     text = README.read_text()
     stale = tmp_path / "README.md"
     stale.write_text(text.replace("| `digits-mlp-v1` |", "| `digits-mlp-v0` |"))
-    assert docs.main(["--check", str(stale)]) == 1
+    reports = ["--reports", str(ROOT / "reports")]  # the copy has no reports/ beside it
+    assert docs.main(["--check", str(stale), *reports]) == 1
     assert "tasks" in capsys.readouterr().err
-    assert docs.main(["--write", str(stale)]) == 0
+    assert docs.main(["--write", str(stale), *reports]) == 0
     assert stale.read_text() == text
-    assert docs.main(["--check", str(stale)]) == 0
+    assert docs.main(["--check", str(stale), *reports]) == 0
     no_markers = tmp_path / "bare.md"
     no_markers.write_text("# nothing generated here\n")
     assert docs.main(["--check", str(no_markers)]) == 2
