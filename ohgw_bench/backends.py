@@ -18,8 +18,9 @@ to the start of the trial it serves. The Tuner's own decision time is not added 
 trial's stdout and stderr go to files in the study folder (no pipe can block).
 
 Schedulers see only hyperparameters and the fidelity in ``trial.config``. A trial's training
-seed and warm-start charge come from the study's :class:`~ohgw_bench.trial_plan.TrialPlans`,
-which a backend binds to the trial id when it schedules the trial.
+seed and warm-start charge come from the study's :class:`~ohgw_bench.trial_plan.TrialPlans`:
+a backend's ``start_trial`` takes the plan's ticket out of the suggested config and binds the
+plan to the id of the trial it creates.
 """
 
 from __future__ import annotations
@@ -52,10 +53,10 @@ STATE_FILE = "state.ckpt"
 FAILURE_KEY = "ohgw_failure"
 ERROR_KEY = "ohgw_error"
 UNSEEN_WORST = 1e6
-# Keys of a trial process's config file besides the trial's config (never in trial.config).
+# The key of a trial process's config file that carries its training seed (never in trial.config).
 SEED_KEY = "ohgw_trial_seed"
+#: the key of a trial process's config file that carries its per-unit time limit (never in trial.config)
 TIMEOUT_KEY = "ohgw_unit_timeout"
-CONSTANTS = ("ohgw_task", "ohgw_data_dir", "ohgw_task_options", "ohgw_study_seed", SEED_KEY, TIMEOUT_KEY)
 #: what a trial process prints to its std.err once its task is built and it starts training
 READY_LINE = "[ohgw trial] task ready, training"
 TRIAL_ENTRY_POINT = Path(__file__).resolve().with_name("trial.py")  # ohgw_bench/trial.py, the process's main
@@ -194,9 +195,6 @@ class SimulatedBackend(TrialBackend):
         self._logs: dict[int, list[str]] = {}
         self.errors: dict[int, str] = {}
 
-    def clock(self) -> float:
-        return self.now
-
     def _push(self, trial_id: int, start: float, config: Mapping[str, Any]) -> None:
         from ohgw_bench.validate import check_cost
 
@@ -207,7 +205,6 @@ class SimulatedBackend(TrialBackend):
         heapq.heappush(self._heap, (end, token, trial_id, token))
 
     def _schedule(self, trial_id: int, config: dict[str, Any]) -> None:
-        self.plans.bind(trial_id)
         fresh = not self.runner.has_state(trial_id)
         charge = self.plans.charge(trial_id) if fresh else 0.0
         self._unit_start[trial_id] = self.now
@@ -296,6 +293,7 @@ class SimulatedBackend(TrialBackend):
         pass
 
     def start_trial(self, config: dict[str, Any], checkpoint_trial_id: int | None = None) -> TrialResult:
+        config = self.plans.claim(self.new_trial_id(), config)  # the id super() gives the trial
         trial = super().start_trial(config, checkpoint_trial_id)
         trial.creation_time = datetime.fromtimestamp(0)
         return trial
@@ -315,8 +313,11 @@ class ProcessBackend(LocalBackend):
         self.constants = dict(constants)
         self.plans = plans
 
+    def start_trial(self, config: dict[str, Any], checkpoint_trial_id: int | None = None) -> TrialResult:
+        config = self.plans.claim(self.new_trial_id(), config)  # the id super() gives the trial
+        return super().start_trial(config, checkpoint_trial_id)
+
     def _schedule(self, trial_id: int, config: dict[str, Any]) -> None:
-        self.plans.bind(trial_id)
         super()._schedule(trial_id, {**config, **self.constants, SEED_KEY: self.plans.seed(trial_id)})
 
     def _prepare_for_schedule(self, num_gpus: int | None = None) -> None:

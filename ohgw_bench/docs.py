@@ -9,6 +9,8 @@ two HTML comments, e.g. ``<!-- tasks:start -->`` and ``<!-- tasks:end -->``::
     python -m ohgw_bench.docs --write README.md     # rewrite the blocks in place
     python -m ohgw_bench.docs --write README.md --refresh-results   # also re-run the excerpt
 
+The Findings block reads the ``reports/`` folder beside the README (``--reports DIR`` for another).
+
 ``--refresh-results`` re-runs the command recorded in the results block (in a temporary
 working directory, so nothing is written next to the README) and pastes its human summary.
 ``--check`` never compares the results block: it holds wall-clock times, which differ per run.
@@ -60,13 +62,14 @@ def scheduler_table() -> str:
     return markdown_table(["--scheduler", "description", "backends"], rows)
 
 
-def findings_block() -> str:
-    """The Findings section, read from the committed report bundles (``ohgw_bench.findings``)."""
-    return findings.block()
+def findings_block(reports: Path) -> str:
+    """The Findings section, read from the report bundles under ``reports`` (``ohgw_bench.findings``)."""
+    return findings.block(reports)
 
 
-GENERATORS: dict[str, Callable[[], str]] = {"tasks": task_table, "schedulers": scheduler_table,
-                                            "findings": findings_block}
+def generators(reports: Path) -> dict[str, Callable[[], str]]:
+    """The generator of each block in BLOCKS; the Findings read the report bundles under ``reports``."""
+    return {"tasks": task_table, "schedulers": scheduler_table, "findings": lambda: findings_block(reports)}
 
 
 def _pattern(name: str) -> re.Pattern[str]:
@@ -88,16 +91,18 @@ def set_block(text: str, name: str, body: str) -> str:
     return _pattern(name).sub(lambda m: m.group(1) + body + m.group(3), text, count=1)
 
 
-def render(text: str) -> str:
-    """``text`` with every generated table block regenerated."""
+def render(text: str, reports: Path) -> str:
+    """``text`` with every generated table block regenerated (the Findings from ``reports``)."""
+    gen = generators(reports)
     for name in BLOCKS:
-        text = set_block(text, name, GENERATORS[name]())
+        text = set_block(text, name, gen[name]())
     return text
 
 
-def stale_blocks(text: str) -> list[str]:
-    """Names of the table blocks whose content differs from what the registries generate."""
-    return [name for name in BLOCKS if get_block(text, name).strip() != GENERATORS[name]().strip()]
+def stale_blocks(text: str, reports: Path) -> list[str]:
+    """Names of the table blocks whose content differs from what the registries and ``reports`` generate."""
+    gen = generators(reports)
+    return [name for name in BLOCKS if get_block(text, name).strip() != gen[name]().strip()]
 
 
 def run_results_command(command: str = RESULTS_COMMAND, cwd: str | os.PathLike[str] | None = None) -> str:
@@ -133,19 +138,22 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--write", metavar="FILE", help="rewrite FILE's generated blocks in place")
     p.add_argument("--refresh-results", action="store_true",
                    help=f"with --write: re-run the results excerpt ({RESULTS_COMMAND}; about a minute)")
+    p.add_argument("--reports", metavar="DIR", help="the report bundles the Findings block reads "
+                                                    "(default: the reports/ folder beside FILE)")
     args = p.parse_args(argv)
     path = Path(args.check or args.write)
+    reports = Path(args.reports) if args.reports else path.resolve().parent / "reports"
     try:
         text = path.read_text(encoding="utf-8")
         if args.check:
-            stale = stale_blocks(text)
+            stale = stale_blocks(text, reports)
             if stale:
                 print(f"{path}: stale generated blocks: {', '.join(stale)}; "
                       f"run python -m ohgw_bench.docs --write {path}", file=sys.stderr)
                 return 1
             print(f"{path}: generated blocks up to date ({', '.join(BLOCKS)})")
             return 0
-        new = render(text)
+        new = render(text, reports)
         if args.refresh_results:
             new = set_block(new, RESULTS_BLOCK, results_block())
         if new != text:

@@ -73,13 +73,13 @@ def _failed(key: str, error: BaseException, attempts: int = 1) -> Outcome:
     return Outcome(key, "failed", error=text, attempts=attempts)
 
 
-Progress = Callable[[Outcome | None, int], None]
+Progress = Callable[[Outcome | None], None]
 
 
 def run_inprocess(jobs: Iterable[tuple[str, dict[str, Any]]], on_done: Progress, **_: Any) -> list[Outcome]:
     out = []
     for key, spec in jobs:
-        on_done(None, 1)
+        on_done(None)
         try:
             o = _outcome(key, execute(spec))
         except (KeyboardInterrupt, SystemExit):
@@ -87,7 +87,7 @@ def run_inprocess(jobs: Iterable[tuple[str, dict[str, Any]]], on_done: Progress,
         except BaseException as e:  # noqa: BLE001 - one study's failure must not end the experiment
             o = _failed(key, e)
         out.append(o)
-        on_done(o, 0)
+        on_done(o)
     return out
 
 
@@ -159,7 +159,7 @@ def run_process_pool(jobs: Iterable[tuple[str, dict[str, Any]]], on_done: Progre
         retry: list[tuple[str, dict[str, Any]]] = []
         broken = interrupted = False
         try:
-            on_done(None, 0)
+            on_done(None)
             while running or (pending and not broken):
                 while pending and not broken and len(running) < max_parallel:
                     key, spec = pending[0]
@@ -185,7 +185,7 @@ def run_process_pool(jobs: Iterable[tuple[str, dict[str, Any]]], on_done: Progre
                     except BaseException as e:  # noqa: BLE001
                         o = _failed(key, e, attempts[key])
                     out.append(o)
-                    on_done(o, 0)
+                    on_done(o)
         except KeyboardInterrupt:
             interrupted = True
             _stop_workers(pool)
@@ -227,7 +227,7 @@ def run_dask(jobs: Iterable[tuple[str, dict[str, Any]]], on_done: Progress, max_
     try:
         futures = {client.submit(execute, spec, key=f"study-{key}", retries=retries, pure=False): key
                    for key, spec in jobs}
-        on_done(None, 0)
+        on_done(None)
         out = []
         for fut in as_completed(futures):
             key = futures[fut]
@@ -236,7 +236,7 @@ def run_dask(jobs: Iterable[tuple[str, dict[str, Any]]], on_done: Progress, max_
             except BaseException as e:  # noqa: BLE001
                 o = _failed(key, e)
             out.append(o)
-            on_done(o, 0)
+            on_done(o)
         return out
     finally:
         if own:
@@ -276,7 +276,7 @@ class ProgressLine:
         self.skipped = 0
         self._last = 0.0
 
-    def __call__(self, outcome: Outcome | None, started: int) -> None:
+    def __call__(self, outcome: Outcome | None) -> None:
         if outcome is not None:
             self.done += 1
             self.failed += outcome.status == "failed"

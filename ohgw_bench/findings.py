@@ -5,6 +5,9 @@ by ``python -m analysis.report``) and ``reports/nudge/summary.json`` (the paired
 experiment, written by ``python -m analysis.nudge``). This module turns them into Markdown, so
 the README says exactly what the committed summaries say; ``python -m ohgw_bench.docs --check``
 fails when the two disagree. Nothing here computes a statistic: every number is read.
+
+The reports folder is always an argument (the checkout's ``reports/``, passed by
+``ohgw_bench.docs`` and the tests), so the installed package never reads a checkout's layout.
 """
 
 from __future__ import annotations
@@ -16,9 +19,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-STUDY_SUMMARY = Path("reports/cpu/summary.json")
-NUDGE_SUMMARY = Path("reports/nudge/summary.json")
+#: the published summaries, relative to the reports folder
+STUDY_SUMMARY = Path("cpu/summary.json")
+NUDGE_SUMMARY = Path("nudge/summary.json")
 #: the two warm-started arms the headline reports: the proposal's raw step, and the trust-region step
 HEADLINE_ARMS = ("ohgw", "ohgw-normalized")
 #: the controls each arm is compared with (the same step rule where the control has one)
@@ -112,11 +115,11 @@ def markdown_table(header: list[str], rows: Iterable[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def load(root: Path = ROOT) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """The study and paired-trial summaries (None where not published yet)."""
+def load(reports: Path) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The study and paired-trial summaries under the folder ``reports`` (None where not published yet)."""
     out = []
     for rel in (STUDY_SUMMARY, NUDGE_SUMMARY):
-        path = root / rel
+        path = Path(reports) / rel
         out.append(json.loads(path.read_text(encoding="utf-8")) if path.exists() else None)
     return out[0], out[1]
 
@@ -316,9 +319,9 @@ def nudge_section(summary: Mapping[str, Any]) -> str:
     return table + "\n\n" + words
 
 
-def block(root: Path = ROOT) -> str:
-    """The whole generated Findings block."""
-    study, nudge = load(root)
+def block(reports: Path) -> str:
+    """The whole generated Findings block, from the summaries under the folder ``reports``."""
+    study, nudge = load(reports)
     parts = []
     if nudge is not None:
         parts.append("**The nudge itself** (paired-trial experiment, `reports/nudge/`: each sampled config trained "

@@ -22,7 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -743,12 +743,3 @@ def spec_from_dict(d: Mapping[str, Any]) -> StudySpec:
     if isinstance(kw.get("warm_start"), Mapping):
         kw["warm_start"] = WarmStartSettings(**kw["warm_start"])
     return StudySpec(**kw)
-
-
-def spec_with(spec: StudySpec, **changes: Any) -> StudySpec:
-    """A copy of ``spec`` with fields replaced (warm-start fields may be given flat)."""
-    ws_fields = set(WarmStartSettings.__dataclass_fields__)
-    ws_changes = {k: changes.pop(k) for k in list(changes) if k in ws_fields}
-    if ws_changes:
-        changes["warm_start"] = replace(spec.warm_start, **ws_changes)
-    return replace(spec, **changes)

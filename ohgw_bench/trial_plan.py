@@ -13,17 +13,22 @@ Who writes and who reads (docs/design.md has the flow of one study):
 - the backends read: the seed a trial's weights start from, and the charge (simulated clock);
 - the study's recorder reads: the proposed config and the record of each row.
 
-A scheduler proposes a plan in ``suggest``, before the Tuner gives the trial its id; the
-backend binds it to the id when it schedules the trial, which the Tuner does right after the
-suggestion (Syne Tune's ``start_trial``). A trial started without a plan (a resume, or a new
-trial started from another trial's checkpoint) keeps the plan it has, or gets the fallback
-seed.
+A plan reaches its trial by an explicit ticket, never by call order. The scheduler proposes a
+plan in ``suggest``, before the Tuner gives the trial its id, and gets a ticket back; the
+suggested config carries the ticket under :data:`PLAN_KEY`. The backend's ``start_trial``
+takes the key out of the config (so ``trial.config`` never holds it) and binds the ticket's plan
+to the id of the trial it creates. Several suggestions may thus be pending at once and their
+trials may start in any order. A trial started without a ticket (a resume, or a new trial
+started from another trial's checkpoint) keeps the plan it has, or gets the fallback seed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+PLAN_KEY = "ohgw_plan"  # key of a suggested config that carries its plan's ticket to the backend
 
 
 def trial_seed(study_seed: int, index: int) -> int:
@@ -57,21 +62,41 @@ class TrialPlans:
 
     def __init__(self, study_seed: int = 0) -> None:
         self.study_seed = int(study_seed)
-        self._pending: TrialPlan | None = None
+        self._next_ticket = 0
+        self._pending: dict[int, TrialPlan] = {}  # ticket -> plan of a suggested trial not started yet
         self._plans: dict[int, TrialPlan] = {}
 
-    def propose(self, plan: TrialPlan) -> None:
-        """The plan of the trial the scheduler is suggesting now (its id is not known yet)."""
-        self._pending = plan
+    def propose(self, plan: TrialPlan) -> int:
+        """Hold the plan of the trial the scheduler is suggesting now; its ticket.
 
-    def bind(self, trial_id: int) -> TrialPlan | None:
-        """The plan of ``trial_id``: the pending one if the trial has none yet (idempotent)."""
-        if trial_id not in self._plans and self._pending is not None:
-            self._plans[trial_id] = self._pending
-            self._pending = None
+        The trial's id is not known yet: the suggested config carries the ticket
+        (``config[PLAN_KEY]``) to the backend, which binds it (:meth:`claim`).
+        """
+        ticket = self._next_ticket
+        self._next_ticket += 1
+        self._pending[ticket] = plan
+        return ticket
+
+    def bind(self, trial_id: int, ticket: int | None) -> TrialPlan | None:
+        """Give ``trial_id`` the plan of ``ticket`` (each ticket once); the trial's plan.
+
+        A trial that has a plan keeps it; an unknown or already used ticket is an error, since
+        it would pair a trial with another trial's seed.
+        """
+        if ticket is not None and trial_id not in self._plans:
+            if ticket not in self._pending:
+                raise KeyError(f"trial {trial_id}: no pending trial plan has ticket {ticket!r}")
+            self._plans[trial_id] = self._pending.pop(ticket)
         return self._plans.get(trial_id)
 
+    def claim(self, trial_id: int, config: Mapping[str, Any]) -> dict[str, Any]:
+        """Bind the plan whose ticket ``config`` carries to ``trial_id``; the config without it."""
+        config = dict(config)
+        self.bind(trial_id, config.pop(PLAN_KEY, None))
+        return config
+
     def get(self, trial_id: int) -> TrialPlan | None:
+        """The plan bound to ``trial_id`` (None before its start, or for a trial without one)."""
         return self._plans.get(trial_id)
 
     def seed(self, trial_id: int) -> int:

@@ -95,7 +95,7 @@ def test_process_pool_and_dask_match_inprocess(tmp_path: Path) -> None:
             cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
             kwargs["client"] = Client(cluster)
         try:
-            out = run_all(executor, jobs, lambda o, n: None, **kwargs)
+            out = run_all(executor, jobs, lambda o: None, **kwargs)
         finally:
             if executor == "dask":
                 kwargs["client"].close()

@@ -40,7 +40,7 @@ def test_block_reads_the_summaries_and_says_what_they_say(tmp_path: Path) -> Non
         {"task": "t1", "variant": "ohgw", "control": "sham", "fidelity": 9, "metric": {"a_better": 0.9, "ci_low": 0.8, "ci_high": 1.0, "pairs": 9}}]}
     (tmp_path / "reports" / "cpu" / "summary.json").write_text(json.dumps(study))
     (tmp_path / "reports" / "nudge" / "summary.json").write_text(json.dumps(nudge))
-    text = findings.block(tmp_path)
+    text = findings.block(tmp_path / "reports")
     assert "| 28 | 0.70 [0.60, 0.80] | – | 0.040 | – | faster | holds |" in text
     assert "0.75 [0.62, 0.90], p=0.040, faster" in text  # the sham control's cell
     # pairs actually used with ties and shared proposals; geometric mean; power; an unevaluable
@@ -58,5 +58,5 @@ def test_block_reads_the_summaries_and_says_what_they_say(tmp_path: Path) -> Non
 
 def test_readme_findings_block_matches_the_committed_summaries() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert docs.get_block(readme, "findings").strip() == findings.block().strip(), \
+    assert docs.get_block(readme, "findings").strip() == findings.block(ROOT / "reports").strip(), \
         "run: python -m ohgw_bench.docs --write README.md"

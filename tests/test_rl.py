@@ -1,4 +1,7 @@
-"""PPO tasks (CartPole, Atari): conformance, the functional PPO lookahead, and the Atari plumbing."""
+"""PPO tasks (CartPole, Atari): the default warm-start, the functional PPO lookahead, and the Atari plumbing.
+
+Their conformance checks run in tests/test_conformance.py, with every registered task.
+"""
 
 from __future__ import annotations
 
@@ -14,29 +17,16 @@ from ohgw_bench.hypergrad import AdamW
 from ohgw_bench.tasks.atari import AtariTask, ale_env_id
 from ohgw_bench.tasks.cartpole import CartPoleTask
 from ohgw_bench.tasks.ppo_common import PolicyForward, lookahead_objective
-from ohgw_bench.testing import CHECKS, check_warm_start
+from ohgw_bench.warmstart import WarmStart, WarmStartSettings
 
 
-def _conform(task_id: str, cls: type, tmp_path) -> None:  # noqa: ANN001
-    """Every conformance check; check_warm_start is skipped only while the engine is a stub here."""
+@pytest.mark.parametrize(("task_id", "cls"), [("cartpole", CartPoleTask), ("atari-pong", AtariTask)])
+def test_the_default_warm_start_leaves_ppo_configs_unchanged(task_id: str, cls: type, tmp_path) -> None:  # noqa: ANN001
     task = tasks.make(task_id, **cls.conformance_setup(tmp_path))
     task.prepare()
-    for check in CHECKS:
-        if check is not check_warm_start:
-            check(task)
-    try:
-        record = check_warm_start(task)
-    except NotImplementedError as e:
-        pytest.skip(f"all checks passed except check_warm_start, skipped: engine is a stub in this tree ({e})")
-    assert record["applied"] is False  # the default leaves PPO configs unchanged
-
-
-def test_cartpole_conformance(tmp_path):
-    _conform("cartpole", CartPoleTask, tmp_path)
-
-
-def test_atari_pong_conformance(tmp_path):
-    _conform("atari-pong", AtariTask, tmp_path)
+    config = task.space.default_config()
+    new_config, record = WarmStart(WarmStartSettings("ohgw", step_rule="normalized"), task, seed=0).apply(config, 0)
+    assert new_config == config and record["applied"] is False
 
 
 def test_default_warm_start_is_off_and_lookahead_moves_only_lr():
@@ -111,10 +101,7 @@ def test_engine_hypergradient_agrees_with_the_functional_update():
     task = _lookahead_task()
     config = task.space.default_config()
     problem = task.hyper_problem(config, seed=1, horizon=2)
-    try:
-        result = hypergrad.hypergradient(problem, task.space, names=["lr"], horizon=2)
-    except NotImplementedError as e:
-        pytest.skip(f"hyper-gradient engine is a stub in this tree: {e}")
+    result = hypergrad.hypergradient(problem, task.space, names=["lr"], horizon=2)
     log_lr = torch.tensor(math.log(config["lr"]), dtype=torch.float64, requires_grad=True)
     (ours,) = torch.autograd.grad(lookahead_objective(problem, {"lr": torch.exp(log_lr)}), (log_lr,))
     assert result.psi["lr"] == pytest.approx(float(ours), rel=1e-3, abs=1e-7)

@@ -1,4 +1,8 @@
-"""The UCI tabular suite: conformance of every bundled set x model, the CSV loader, resumption."""
+"""The UCI tabular suite: every bundled set x model's metrics and space, the CSV loader, resumption.
+
+The bundled sets' conformance checks run in tests/test_conformance.py, with every registered task;
+the CSV tasks here (a user's own files) run them too.
+"""
 
 from __future__ import annotations
 
@@ -15,22 +19,6 @@ from ohgw_bench.tasks.uci_data import BUNDLED
 from ohgw_bench.testing import check_task
 
 torch.set_num_threads(1)
-
-
-def _engine_stub(e: BaseException) -> bool:
-    if isinstance(e, NotImplementedError):
-        return True
-    return isinstance(e, ModuleNotFoundError) and (e.name or "").startswith("ohgw_bench.warmstart")
-
-
-def run_check_task(task: tasks.Task) -> None:
-    """check_task; its last check (warm-start) may only be skipped while the engine is a stub here."""
-    try:
-        check_task(task)
-    except (NotImplementedError, ModuleNotFoundError) as e:
-        if not _engine_stub(e):
-            raise
-        pytest.skip(f"all checks but check_warm_start passed; the warm-start engine is a stub in this tree: {e}")
 
 
 def write_toy_classification(root: Path, name: str = "toy", sidecar: str | None = None) -> None:
@@ -67,7 +55,7 @@ BUNDLED_IDS = [f"uci-{ds}-{m}-v1" for ds in BUNDLED for m in ("mlp", "xgb")]
 
 
 @pytest.mark.parametrize("task_id", BUNDLED_IDS)
-def test_bundled_conformance(task_id: str, tmp_path: Path) -> None:
+def test_bundled_metrics_and_space(task_id: str, tmp_path: Path) -> None:
     _, entry, _ = tasks.resolve(task_id)
     cls = tasks._load(entry)
     task = tasks.make(task_id, **cls.conformance_setup(tmp_path))
@@ -75,7 +63,6 @@ def test_bundled_conformance(task_id: str, tmp_path: Path) -> None:
     regression = "diabetes" in task_id
     assert (task.metric, task.test_metric) == (("val_rmse", "test_rmse") if regression else ("val_error", "test_error"))
     assert ("label_smoothing" in task.space) == (task_id.endswith("mlp-v1") and not regression)
-    run_check_task(task)
 
 
 @pytest.mark.parametrize("model", ["mlp", "xgb"])
@@ -91,7 +78,7 @@ def test_csv_classification_through_real_loader(model: str, tmp_path: Path) -> N
     assert abs(data.n("val") - 18) <= 1 and abs(data.n("test") - 18) <= 1
     assert np.all(np.isfinite(data.x["train"])) and np.allclose(data.x["train"].mean(0), 0, atol=0.2)
     assert task.tau == pytest.approx(0.5 * data.trivial_score("val"))
-    run_check_task(task)
+    check_task(task)
 
 
 @pytest.mark.parametrize("model", ["mlp", "xgb"])
@@ -103,7 +90,7 @@ def test_csv_regression_yaml_sidecar(model: str, tmp_path: Path) -> None:
     task.train(state, 40)
     rmse = task.evaluate(state)["val_rmse"]
     assert rmse < 0.5 * task.data.trivial_score("val")
-    run_check_task(task)
+    check_task(task)
 
 
 def test_split_fixed_by_split_seed(tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import pickle
 from pathlib import Path
 
@@ -15,7 +14,6 @@ from ohgw_bench.errors import DataMissingError
 from ohgw_bench.tasks.cifar import CifarTask, make_resnet20, read_cifar_batches, write_cifar_batches
 from ohgw_bench.tasks.imagenet import ImageNetTask
 from ohgw_bench.tasks.vision_common import crop_flip, photometric
-from ohgw_bench.testing import CHECKS, check_warm_start
 
 VISION_IDS = {
     "cifar10-resnet20-v1": CifarTask,
@@ -32,35 +30,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@functools.cache
-def _engine_is_stub() -> bool:
-    """Asked once, on the embedded digits task (cheap): does the engine still raise NotImplementedError?"""
-    digits = tasks.make("digits")
-    problem = digits.hyper_problem(digits.space.default_config(), 0, 1)
-    try:
-        hypergrad.hypergradient(problem, digits.space, horizon=1)
-    except NotImplementedError:
-        return True
-    return False
-
-
-@pytest.mark.parametrize("task_id", sorted(VISION_IDS))
-def test_conformance(task_id, tmp_path):
-    task = tasks.make(task_id, **VISION_IDS[task_id].conformance_setup(tmp_path))
-    task.prepare()
-    for check in CHECKS:
-        if check is not check_warm_start:
-            check(task)
-
-
-@pytest.mark.parametrize("task_id", sorted(VISION_IDS))
-def test_conformance_warm_start(task_id, tmp_path):
-    task = tasks.make(task_id, **VISION_IDS[task_id].conformance_setup(tmp_path))
-    if _engine_is_stub():
-        pytest.skip("hypergrad.hypergradient raises NotImplementedError in this tree (engine not merged)")
-    check_warm_start(task)
 
 
 def test_resnet20_has_the_published_size():

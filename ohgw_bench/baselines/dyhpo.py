@@ -361,10 +361,6 @@ class DyHPO(TrialScheduler):
                                  "seed": self.ctx.seed},
         }
 
-    def next_budget(self, resource: int) -> int:
-        """The first budget step above ``resource``."""
-        return next(b for b in self.budgets if b > resource)
-
     def n_observations(self) -> int:
         return self._n_obs
 

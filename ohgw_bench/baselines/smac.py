@@ -48,7 +48,7 @@ from syne_tune.optimizer.scheduler import SchedulerDecision, TrialScheduler, Tri
 
 from ohgw_bench.baselines import SchedulerContext
 from ohgw_bench.space import SearchSpace
-from ohgw_bench.trial_plan import TrialPlan, TrialPlans, trial_seed
+from ohgw_bench.trial_plan import PLAN_KEY, TrialPlan, TrialPlans, trial_seed
 
 logger = logging.getLogger(__name__)
 
@@ -179,6 +179,8 @@ class SMACScheduler(TrialScheduler):
                                 min_trials=int(min_trials))
         self.selector: WarmStartConfigSelector = self.smac.intensifier.config_selector
         self.plans: TrialPlans = ctx.plans if ctx.plans is not None else TrialPlans(ctx.seed)
+        # Only a study's backend takes a plan's ticket out of the config; any other gets none.
+        self.plan_key: str | None = PLAN_KEY if ctx.plans is not None else None
         self._charged: set[Configuration] = set()
         self._asked: deque[TrialInfo] = deque()
         self._running: dict[int, TrialInfo] = {}
@@ -203,13 +205,21 @@ class SMACScheduler(TrialScheduler):
             self._exhausted = True
             return None
         self._asked.append(info)
-        self.plans.propose(self._plan(info))
-        return TrialSuggestion.start_suggestion(self._trial_config(info))
+        ticket = self.plans.propose(self._plan(info))
+        config = self._trial_config(info)
+        if self.plan_key is not None:
+            config[self.plan_key] = ticket
+        return TrialSuggestion.start_suggestion(config)
 
     def on_trial_add(self, trial: Trial) -> None:
-        info = self._asked.popleft()
-        asked = self._trial_config(info)
-        if any(trial.config.get(k) != asked[k] for k in [*self.space.names, self.resource_attr]):
+        # The asked trial this one trains: matched by config, as trials need not start in the asked order.
+        keys = [*self.space.names, self.resource_attr]
+        for i, info in enumerate(self._asked):
+            asked = self._trial_config(info)
+            if all(trial.config.get(k) == asked[k] for k in keys):
+                del self._asked[i]
+                break
+        else:
             raise RuntimeError(f"trial {trial.trial_id} was started with a config SMAC did not ask for")
         self._running[trial.trial_id] = info
         self._trials[trial.trial_id] = info

@@ -31,10 +31,10 @@ class WarmStartScheduler(WarmStarted):
     def __init__(self, base: TrialScheduler, task: Any, settings: Any = "ohgw", seed: int = 0,
                  seed_key: str | None = SEED_KEY):
         warm = WarmStarter(task, settings, seed)
-        super().__init__(base, warm, warm.task.space, int(seed), seed_key=seed_key)
+        super().__init__(base, warm, warm.task.space, int(seed), seed_key=seed_key, plan_key=None)
         self.task = warm.task
 
     def on_trial_add(self, trial: Trial) -> None:
         # The study's backends bind each plan to its trial id; a user's backend does not.
-        self.plans.bind(trial.trial_id)
+        self.bind(trial)
         super().on_trial_add(trial)

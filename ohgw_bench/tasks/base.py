@@ -159,10 +159,6 @@ class Task(ABC):
             f"(set --data-dir or {DATA_DIR_ENV})"
         )
 
-    def threshold_reached(self, value: float, tau: float | None = None) -> bool:
-        tau = self.tau if tau is None else tau
-        return value <= tau if self.mode == "min" else value >= tau
-
     def describe(self) -> dict[str, Any]:
         """Facts recorded in study.json."""
         f = self.fidelity

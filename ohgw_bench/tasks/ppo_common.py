@@ -463,10 +463,3 @@ class PPOTask(Task):
             extras={"held_out": "split" if (split_batch or per_epoch < 2) else "last minibatch of epoch 1",
                     "note": "lr only; clip_range/ent_coef/vf_coef gradients are ~0 through Adam"},
         )
-
-    def warm_start_note(self) -> str:
-        """Why the default warm-start leaves RL configs unchanged (for records and docs)."""
-        return ("PPO hyper-gradient is weak (clip range has zero gradient for k <= 4; entropy/value "
-                "coefficients act only through Adam's eps): config left unchanged; lookahead=True "
-                "enables the lr-only lookahead")
-
