@@ -16,10 +16,11 @@ cannot be installed beside this stack).
   surrogate's raw cumulative ``surrogate_time``.
 - the surrogate is deterministic: the trial seed is ignored, a config has one curve.
 - cost: the surrogate's predicted training time. Its ``time`` output is cumulative and, for
-  about 6% of random configs, not monotone in the epoch; the clock uses its running maximum
-  ``C(e) = max(T(1..e))`` (``C(0) = 0``), so epoch ``e`` costs ``C(e) - C(e-1) >= 0``: an epoch
-  predicted to end earlier than an earlier one costs nothing, and ``cost(0, e)`` never exceeds
-  the largest prediction up to ``e``.
+  about 6% of random configs, not monotone in the epoch; the clock follows its running maximum
+  ``M(e) = max(T(1..e))`` (``M(0) = 0``), except that every epoch costs at least
+  ``MIN_EPOCH_SHARE`` (1%) of the config's mean predicted epoch, ``M(52) / 52``: an epoch predicted
+  to end before an earlier one costs that floor, never 0 (a zero cost would let a study loop
+  forever without its clock moving, which the harness refuses). See :func:`epoch_clock`.
 - hyper-gradient (``hypergrad_method = "surrogate"``): d val_cross_entropy / d z at a given
   epoch for learning_rate, momentum, weight_decay and max_dropout, by central differences
   (step ``fd_step`` = 1e-6 in unit-cube coordinates) through a float64 copy of the ONNX graph
@@ -66,6 +67,23 @@ MAX_EPOCH = 52
 _METRIC_COLUMN = OUTPUTS.index("val_cross_entropy")
 _CACHE_LIMIT = 20_000  # curves kept per task instance (52 x 6 float32 each, about 1.2 kB)
 
+
+
+#: the least an epoch costs, as a share of the config's mean predicted epoch time
+MIN_EPOCH_SHARE = 0.01
+
+
+def epoch_clock(predicted: Any) -> np.ndarray:
+    """The study clock C[0..52] of one config from its predicted cumulative times T(1..52).
+
+    The running maximum of T (so time never runs backwards), with every epoch charged at least
+    ``MIN_EPOCH_SHARE`` of the mean epoch ``M(52) / 52`` (and at least 1 microsecond): where the
+    prediction is not monotone an epoch costs that floor instead of 0.
+    """
+    running = np.maximum.accumulate(np.maximum(np.asarray(predicted, dtype=np.float64), 0.0))
+    floor = max(MIN_EPOCH_SHARE * float(running[-1]) / len(running), 1e-6)
+    steps = np.maximum(np.diff(np.concatenate([[0.0], running])), floor)
+    return np.concatenate([[0.0], np.cumsum(steps)])
 
 class Surrogate:
     """The ONNX model in two onnxruntime sessions: float32 as shipped (values), float64 copy (gradients)."""
@@ -259,7 +277,7 @@ class LCBenchTask(Task):
         if hit is not None:
             return hit
         out = self.model.run(self._code, self.rows(config, range(1, MAX_EPOCH + 1)))
-        clock = np.concatenate([[0.0], np.maximum.accumulate(np.maximum(out[:, 0].astype(np.float64), 0.0))])
+        clock = epoch_clock(out[:, 0])
         if len(self._curves) >= _CACHE_LIMIT:
             for old in list(self._curves)[: _CACHE_LIMIT // 2]:
                 del self._curves[old]
@@ -288,7 +306,7 @@ class LCBenchTask(Task):
         return LCBenchState(dict(d["config"]), int(d["seed"]), int(d["fidelity"]))
 
     def cost(self, config: Mapping[str, Any], start: int, stop: int) -> float:
-        """C(stop) - C(start): the running maximum of the predicted cumulative time (module docstring)."""
+        """C(stop) - C(start) of :func:`epoch_clock` (the predicted cumulative time, made increasing)."""
         if stop <= start:
             return 0.0
         _, clock = self.curve(config)
