@@ -43,7 +43,7 @@ from ohgw_bench.cost import CALIBRATION_FILE, calibration_key, measure_separatel
 from ohgw_bench.hypergrad import hypergradient, plain_step
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_warmstart import calls_for, seconds  # noqa: E402 - the same timing blocks as the engine benchmark
+from bench_warmstart import calls_for, wall_ratios  # noqa: E402 - the same timing blocks as the engine benchmark
 
 CPU_TASKS = ("digits-loss", "synth-clf", "synth-reg", "digits", "uci-breast_cancer-mlp", "uci-wine-mlp")
 
@@ -74,12 +74,10 @@ def bench_task(name: str, configs: int, repeats: int, block: float) -> dict[str,
 
         warm(), step()  # first-call allocations
         n_warm, n_step = calls_for(warm, block), calls_for(step, block)
-        for _ in range(repeats):
-            w = seconds(warm, n_warm)
-            s = seconds(step, n_step)
-            ratios.append(w / s)
-            warm_s.append(w)
-            step_s.append(s)
+        r, w, s = wall_ratios(warm, step, n_warm, n_step, repeats)
+        ratios += r
+        warm_s += w
+        step_s += s
         _, wc = measure_separately(warm)
         _, sc = measure_separately(step)
         flop_ratios.append(wc.flops / sc.flops)

@@ -131,6 +131,20 @@ def calls_for(fn: Callable[[], Any], block: float) -> int:
     return max(1, math.ceil(block / max(seconds(fn), 1e-6)))
 
 
+def wall_ratios(warm: Callable[[], Any], step: Callable[[], Any], n_warm: int, n_step: int,
+                repeats: int) -> tuple[list[float], list[float], list[float]]:
+    """(warm / step ratios, warm seconds, step seconds) of ``repeats`` timings, the two timed back
+    to back each time so that a change of load hits both."""
+    ratios, warm_s, step_s = [], [], []
+    for _ in range(repeats):
+        w = seconds(warm, n_warm)
+        s = seconds(step, n_step)
+        ratios.append(w / s)
+        warm_s.append(w)
+        step_s.append(s)
+    return ratios, warm_s, step_s
+
+
 def bench(task: str, full: HyperProblem, split: HyperProblem, space: SearchSpace, repeats: int,
           block: float) -> list[dict[str, Any]]:
     def step() -> float:
@@ -145,13 +159,7 @@ def bench(task: str, full: HyperProblem, split: HyperProblem, space: SearchSpace
 
         warm()
         n_warm, n_step = calls_for(warm, block), calls_for(step, block)
-        ratios, warm_s, step_s = [], [], []
-        for _ in range(repeats):
-            w = seconds(warm, n_warm)
-            s = seconds(step, n_step)
-            ratios.append(w / s)
-            warm_s.append(w)
-            step_s.append(s)
+        ratios, warm_s, step_s = wall_ratios(warm, step, n_warm, n_step, repeats)
         _, cost = measure(warm)
         row = {
             "task": task,

@@ -572,11 +572,9 @@ def build_scheduler(spec: StudySpec, task: Any, folder: Path, warm: Any, plans: 
     from ohgw_bench import baselines
     from ohgw_bench.baselines.warmstarted import WarmStarted
 
-    f = task.fidelity
-    ctx = baselines.SchedulerContext(
-        space=task.space, config_space=task.space.to_syne_tune(), metric=task.metric, mode=task.mode,
-        resource_attr=f.name, min_resource=f.min, max_resource=f.max, seed=spec.seed, n_workers=spec.n_workers,
-        output_dir=folder / "scheduler", options=dict(spec.scheduler_options), warm_start=warm, plans=plans)
+    ctx = baselines.SchedulerContext.for_task(
+        task, spec.seed, n_workers=spec.n_workers, output_dir=folder / "scheduler",
+        options=dict(spec.scheduler_options), warm_start=warm, plans=plans)
     base = baselines.build(spec.scheduler, ctx, backend=spec.backend)
     if getattr(base, "applies_warm_start", False):
         return base

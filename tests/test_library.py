@@ -91,10 +91,7 @@ def test_syne_tune_wrapper_passes_the_seed_and_hides_it_from_the_base() -> None:
     from ohgw_bench.integrations.syne_tune import WarmStartScheduler
 
     task = tasks.make("table", max_epochs=9)
-    f = task.fidelity
-    ctx = baselines.SchedulerContext(space=task.space, config_space=task.space.to_syne_tune(), metric=task.metric,
-                                     mode=task.mode, resource_attr=f.name, min_resource=f.min, max_resource=f.max,
-                                     seed=0)
+    ctx = baselines.SchedulerContext.for_task(task, 0)
     base = baselines.build("asha-promotion", ctx)
     scheduler = WarmStartScheduler(base, task, "ohgw-normalized", seed=0)
     for i in range(3):
@@ -103,7 +100,7 @@ def test_syne_tune_wrapper_passes_the_seed_and_hides_it_from_the_base() -> None:
         scheduler.on_trial_add(Trial(trial_id=i, config=s.config, creation_time=None))
         assert "ohgw_seed" not in base.configs[i]
         assert scheduler.plans.get(i).seed == s.config["ohgw_seed"]
-        scheduler.on_trial_result(Trial(i, s.config, None), {f.name: 1, task.metric: float(i)})
+        scheduler.on_trial_result(Trial(i, s.config, None), {task.fidelity.name: 1, task.metric: float(i)})
     resume = scheduler.suggest()  # promotion ASHA resumes the best of the rung: trial 0
     assert not resume.spawn_new_trial_id and resume.checkpoint_trial_id == 0
     assert resume.config["ohgw_seed"] == ohgw_bench.paired_seed(0, 0)

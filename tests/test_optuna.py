@@ -29,10 +29,7 @@ TABLE = {"max_epochs": 9}
 
 def context(seed: int, **options) -> baselines.SchedulerContext:
     task = tasks.make("table", **TABLE)
-    f = task.fidelity
-    return baselines.SchedulerContext(space=task.space, config_space=task.space.to_syne_tune(), metric=task.metric,
-                                      mode=task.mode, resource_attr=f.name, min_resource=f.min, max_resource=f.max,
-                                      seed=seed, options=options)
+    return baselines.SchedulerContext.for_task(task, seed, options=options)
 
 
 def proposals(name: str, seed: int, n: int = 12) -> list[dict]:

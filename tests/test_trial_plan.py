@@ -22,10 +22,7 @@ from ohgw_bench.warmstart import WarmStart, WarmStartSettings
 def arm(variant: str, seed: int = 0) -> tuple[WarmStarted, SimulatedBackend, TrialPlans]:
     """A study's wrapper and simulated backend around random search on the table task, sharing plans."""
     task = tasks.make("table", max_epochs=9)
-    f = task.fidelity
-    ctx = baselines.SchedulerContext(space=task.space, config_space=task.space.to_syne_tune(), metric=task.metric,
-                                     mode=task.mode, resource_attr=f.name, min_resource=f.min, max_resource=f.max,
-                                     seed=seed)
+    ctx = baselines.SchedulerContext.for_task(task, seed)
     plans = TrialPlans(seed)
     warm = WarmStart(WarmStartSettings.parse(variant), task, seed=seed + 7_777)
     scheduler = WarmStarted(baselines.build("random", ctx), warm, task.space, seed, plans)
@@ -89,10 +86,7 @@ def test_the_user_wrapper_binds_plans_by_the_seed_its_trials_carry() -> None:
     from ohgw_bench.integrations.syne_tune import SEED_KEY, WarmStartScheduler
 
     task = tasks.make("table", max_epochs=9)
-    f = task.fidelity
-    ctx = baselines.SchedulerContext(space=task.space, config_space=task.space.to_syne_tune(), metric=task.metric,
-                                     mode=task.mode, resource_attr=f.name, min_resource=f.min, max_resource=f.max,
-                                     seed=0)
+    ctx = baselines.SchedulerContext.for_task(task, 0)
     scheduler = WarmStartScheduler(baselines.build("random", ctx), task, "ohgw-normalized", seed=0)
     first, second = scheduler.suggest(), scheduler.suggest()
     assert PLAN_KEY not in first.config  # a user's backend would pass a ticket on to the training function

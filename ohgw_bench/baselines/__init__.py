@@ -55,6 +55,14 @@ class SchedulerContext:
     options: dict[str, Any] = field(default_factory=dict)
     plans: Any = None  # the study's ohgw_bench.trial_plan.TrialPlans, for a scheduler that warm-starts itself
 
+    @classmethod
+    def for_task(cls, task: Any, seed: int, **extra: Any) -> SchedulerContext:
+        """The context of a scheduler over ``task``'s space, metric and fidelity (``extra``: the
+        other fields), so a study, a user's script and a test build it the same way."""
+        f = task.fidelity
+        return cls(space=task.space, config_space=task.space.to_syne_tune(), metric=task.metric, mode=task.mode,
+                   resource_attr=f.name, min_resource=f.min, max_resource=f.max, seed=seed, **extra)
+
 
 # Every --backend, as ohgw_bench.backends.BACKENDS (spelled here to keep this registry free of
 # Syne Tune imports; tests/test_study_pipeline.py checks that the two agree).
