@@ -115,7 +115,7 @@ def test_dask_worker_killed_mid_study_every_study_completes_once(tmp_path: Path)
     client = Client(cluster)
     killed: list[int] = []
 
-    def kill_one(outcome: object, started: int) -> None:
+    def kill_one(outcome: object) -> None:
         if killed:
             return
         deadline = time.time() + 120

@@ -90,7 +90,7 @@ def test_nudge_suggests_no_command_that_overwrites_the_committed_bundle(tmp_path
     good.write_text("seed: 1\nfidelities: [1]\nvariants: [sham]\ntasks:\n  - {task: digits, configs: 1}\n")
     assert nudge.main([str(good), "--results-dir", str(tmp_path / "res"), "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "analyse with: python -m analysis.nudge" in out and "reports/nudge" not in out
+    assert "analyse with: python -m analysis.nudge" in out and "--out reports/nudge" not in out
     blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "docs" / "reproducing.md").read_text(), re.S)
     assert not [ln for b in blocks for ln in b.splitlines() if "--out reports/" in ln]
 
