@@ -143,6 +143,8 @@ def test_oracle_uses_the_last_epoch_and_ohgw_the_first() -> None:
     assert math.isclose(ohgw["step_norm_unit"], oracle["step_norm_unit"], rel_tol=1e-6)  # same step length
     assert not sham["applied"] and sham["sim_seconds"] == ohgw["sim_seconds"]
     assert math.isclose(ohgw["sim_seconds"], 0.1 * task.cost(config, 0, 1), rel_tol=1e-12)
+    # the declared charge is the same on both clocks, so a summary's share_flops is the real share
+    assert ohgw["sim_seconds_flops"] == ohgw["sim_seconds_calibrated"] == ohgw["sim_seconds"]
 
 
 def _main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
