@@ -47,7 +47,7 @@ from syne_tune.backend.trial_status import Status, Trial, TrialResult
 
 from ohgw_bench.tasks.base import Task
 from ohgw_bench.trial_plan import TrialPlans
-from ohgw_bench.validate import check_metrics
+from ohgw_bench.validate import check_cost, check_metrics
 
 STATE_FILE = "state.ckpt"
 FAILURE_KEY = "ohgw_failure"
@@ -196,8 +196,6 @@ class SimulatedBackend(TrialBackend):
         self.errors: dict[int, str] = {}
 
     def _push(self, trial_id: int, start: float, config: Mapping[str, Any]) -> None:
-        from ohgw_bench.validate import check_cost
-
         f = self.runner.fidelity(trial_id)
         end = start + check_cost(self.task, self.task.cost(task_config(self.task, config), f, f + 1), f, f + 1)
         token = next(self._order)
