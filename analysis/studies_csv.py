@@ -43,7 +43,7 @@ def command(spec: dict[str, Any]) -> str:
     if variant != "none":
         args += ["--warm-start", str(variant)]
         for key, flag in (("eta_h", "--eta-h"), ("step_rule", "--step-rule"), ("rho", "--rho"),
-                          ("horizon", "--horizon"), ("mode", "--hg-mode")):
+                          ("horizon", "--horizon"), ("mode", "--hg-mode"), ("clock", "--warm-start-clock")):
             if ws.get(key) is not None:
                 args += [flag, str(ws[key])]
         if ws.get("split_batch"):
@@ -97,7 +97,7 @@ def write_csv(studies: list[Study], path: Path, root: Path | None = None) -> Pat
 
 #: command-line flags of the warm-start settings, as in :func:`command`
 _WS_FLAGS = {"--warm-start": "variant", "--eta-h": "eta_h", "--step-rule": "step_rule", "--rho": "rho",
-             "--horizon": "horizon", "--hg-mode": "mode"}
+             "--horizon": "horizon", "--hg-mode": "mode", "--warm-start-clock": "clock"}
 
 
 def _spec_from_command(cmd: str) -> dict[str, Any]:

@@ -138,10 +138,10 @@ def study_section(summary: Mapping[str, Any]) -> str:
             body.append([f"`{task}`", sched, f"`{arm}`", _pairs(main), _ratio(main), _geo(main),
                          _p(main.get("p_holm")), _num(main.get("power"), ".0%") if main.get("power") is not None else "–",
                          t_tau_alone(main), _status(main), *ctrl,
-                         _num(main.get("overhead_share"), ".1%") if main.get("overhead_share") is not None else "–"])
+                         _shares(main)])
     header = ["task", "scheduler", "arm", "pairs used", "T@tau ratio arm/none, median [95% CI]",
               "geometric mean [95% CI]", "Holm p", "power (20%)", "T@tau alone", "claim's criteria", "vs random",
-              "vs prior", "vs sham", "overhead share"]
+              "vs prior", "vs sham", "warm-start share: FLOP clock / calibrated clock"]
     parts = [markdown_table(header, body) + "\n\nPairs used: every seed pair; a pair where neither arm reached "
              "tau counts as a tie (ratio 1); `ties` = pairs with ratio exactly 1. The geometric mean does not "
              "collapse to 1.00 when most pairs tie, as the median does. Power: the computed chance of meeting the "
@@ -152,9 +152,22 @@ def study_section(summary: Mapping[str, Any]) -> str:
              "(`fails:` names those wholly beyond it, `not measured:` those without data); too few seeds or "
              "power below 80% read `inconclusive` (precedence in `docs/results-format.md`). Control cells: the "
              "arm against that control, paired by seed; `not run` where the study has no such control (random "
-             "and prior run with the normalized step only)."]
+             "and prior run with the normalized step only). Warm-start share: the warm-start's share of the study's "
+             "compute, median over seeds, on the FLOP clock and on the calibrated clock (its uninstrumented wall "
+             "ratio, docs/design.md); both are recorded whichever clock charged the study, and the compute "
+             "criterion tests the larger."]
     sens = [f for f in summary.get("findings", []) if f["baseline"] == "none" and f["variant"] not in HEADLINE_ARMS
-            and f["variant"].startswith("ohgw")]
+            and f["variant"].startswith("ohgw") and not f["variant"].endswith("-cal")]
+    cal = [f for f in summary.get("findings", []) if f["baseline"] == "none" and f["variant"].endswith("-cal")]
+    if cal:
+        parts.append("Under the calibrated warm-start clock (`-cal`: the warm-start charged its measured "
+                     "uninstrumented wall ratio instead of its FLOPs; run where the two clocks differ by more than "
+                     "20%), each against `none`, same tuple:\n\n" + markdown_table(
+                         ["task", "scheduler", "arm", "pairs used", "T@tau ratio [95% CI], Holm p, T@tau alone",
+                          "claim's criteria", "warm-start share: FLOP clock / calibrated clock"],
+                         [[f"`{f['task']}`", f["scheduler"], f"`{f['variant']}`", _pairs(f), _cmp(f), _status(f),
+                           _shares(f)]
+                          for f in sorted(cal, key=lambda f: (f["task"], f["scheduler"], f["variant"]))]))
     if sens:
         parts.append("eta_h / rho sensitivity (each against `none`, same tuple):\n\n" + markdown_table(
             ["task", "scheduler", "arm", "pairs used", "T@tau ratio [95% CI], Holm p, T@tau alone; claim's criteria"],
@@ -163,6 +176,14 @@ def study_section(summary: Mapping[str, Any]) -> str:
              for f in sorted(sens, key=lambda f: (f["task"], f["scheduler"], f["variant"]))]))
     parts.append(conclusion(summary))
     return "\n\n".join(parts)
+
+
+def _shares(row: Mapping[str, Any]) -> str:
+    """'x% / y%': the warm-start share on both clocks (the charged clock's alone for older bundles)."""
+    f, c = row.get("overhead_share_flops"), row.get("overhead_share_calibrated")
+    if f is None and c is None:
+        return _num(row.get("overhead_share"), ".1%") if row.get("overhead_share") is not None else "–"
+    return f"{_num(f, '.1%') if f is not None else '–'} / {_num(c, '.1%') if c is not None else '–'}"
 
 
 def _counts(rows: list[Mapping[str, Any]]) -> str:

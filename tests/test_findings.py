@@ -60,3 +60,29 @@ def test_readme_findings_block_matches_the_committed_summaries() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert docs.get_block(readme, "findings").strip() == findings.block(ROOT / "reports").strip(), \
         "run: python -m ohgw_bench.docs --write README.md"
+
+
+def test_overhead_is_shown_and_tested_on_both_clocks() -> None:
+    """Issue 23: the warm-start share on the FLOP and the calibrated clock, and the compute
+    criterion on the larger of the two (a study charged by FLOPs can still fail on wall time)."""
+    from analysis.report import _worst_share
+
+    row = {"overhead_share": 0.02, "overhead_share_flops": 0.02, "overhead_share_calibrated": 0.035}
+    assert findings._shares(row) == "2.0% / 3.5%"
+    assert _worst_share(row) == 0.035
+    assert findings._shares({"overhead_share": 0.01}) == "1.0%"  # a bundle from before both clocks
+    assert _worst_share({"overhead_share": 0.01, "overhead_share_calibrated": float("nan")}) == 0.01
+
+
+def test_studies_csv_command_keeps_the_calibrated_clock() -> None:
+    """A `-cal` study's command column must re-run it on the calibrated clock (it used to drop the flag)."""
+    from analysis import studies_csv
+    from ohgw_bench.warmstart import WarmStartSettings
+
+    ws = WarmStartSettings.parse("ohgw-normalized-cal")
+    cmd = studies_csv.command({"task": "synth-reg-mlp-v1", "scheduler": "asha", "seed": 5, "warm_start": ws.as_dict()})
+    assert "--warm-start-clock calibrated" in cmd
+    assert studies_csv._spec_from_command(cmd)["warm_start"]["clock"] == "calibrated"
+    plain = studies_csv.command({"task": "synth-reg-mlp-v1", "scheduler": "asha", "seed": 5,
+                                 "warm_start": WarmStartSettings.parse("ohgw").as_dict()})
+    assert "--warm-start-clock" not in plain
