@@ -443,9 +443,8 @@ def _compare(base: list[Study], var: list[Study], resolution: float) -> dict[str
         "final_resolution": resolution,
         "overhead_share": metrics.median_iqr([s.m["overhead"]["overhead_share"] for s in pv])["median"],
         "overhead_share_baseline": metrics.median_iqr([s.m["overhead"]["overhead_share"] for s in pb])["median"],
-        "overhead_share_flops": metrics.median_iqr([s.m["overhead"].get("share_flops", math.nan) for s in pv])["median"],
-        "overhead_share_calibrated": metrics.median_iqr([s.m["overhead"].get("share_calibrated", math.nan)
-                                                         for s in pv])["median"],
+        **{f"overhead_share_{clock}": metrics.median_iqr([s.m["overhead"][f"share_{clock}"] for s in pv])["median"]
+           for clock in ("flops", "calibrated")},
         "peak_rss_bytes": peak_v, "peak_rss_bytes_baseline": peak_b,
         "extra_peak_memory": peak_v / peak_b - 1.0 if np.isfinite(peak_v) and np.isfinite(peak_b) and peak_b > 0 else math.nan,
         "applicable": any(s.m["n_warm_starts_ran"] > 0 for s in pv),

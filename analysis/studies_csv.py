@@ -169,6 +169,7 @@ def read_studies(path: Path) -> tuple[list[Study], list[str]]:
                "incumbent_config": {}, "peak_rss_bytes": num(r["peak_rss_bytes"]),
                "n_warm_starts_ran": int(str(r["variant"]) != "none" and share > 0),
                "overhead": {"overhead_share": share, "n_warm_starts": 0, "seconds_per_step": nan,
-                            "flops_per_step": nan, "peak_per_step": nan}}
+                            "flops_per_step": nan, "peak_per_step": nan,
+                            "share_flops": nan, "share_calibrated": nan}}  # per-clock shares: not in the CSV
         studies.append(s)
     return studies, warns

@@ -61,7 +61,7 @@ def _curves(results_dir: Path) -> dict[str, dict[str, Any]]:
         s = make_study(rec)
         t, best = metrics.best_so_far(_col(s.valid, "time"), _col(s.valid, "metric"), s.mode)
         entry = out[rec.task]
-        entry.update(mode=s.mode, scheduler=rec.scheduler)
+        entry.update(task=rec.task, mode=s.mode, scheduler=rec.scheduler)
         entry.setdefault("budgets", set()).add(rec.budget)
         entry["curves"][rec.seed] = (t, best)
     return dict(out)
@@ -70,13 +70,8 @@ def _curves(results_dir: Path) -> dict[str, dict[str, Any]]:
 def _reach(curves: dict[int, tuple[np.ndarray, np.ndarray]], budget: float, tau: float, mode: str
            ) -> tuple[int, np.ndarray]:
     """(seeds reaching tau within budget, their reach times / budget)."""
-    sign = 1.0 if mode == "min" else -1.0
-    fracs = []
-    for t, best in curves.values():
-        hit = np.flatnonzero((t <= budget) & (sign * best <= sign * tau))
-        if hit.size:
-            fracs.append(t[hit[0]] / budget)
-    return len(fracs), np.asarray(fracs, dtype=float)
+    hits = [metrics.time_to_target(t, best, tau, mode, budget) for t, best in curves.values()]
+    return sum(reached for _, reached in hits), np.asarray([t / budget for t, reached in hits if reached], dtype=float)
 
 
 def choose(task: dict[str, Any], *, budget_step: float, digits: int, reach: tuple[float, float],
@@ -109,7 +104,7 @@ def choose(task: dict[str, Any], *, budget_step: float, digits: int, reach: tupl
         if feasible:
             best = min(feasible, key=lambda r: abs(r["reach_rate"] - middle))  # stable: harder tau wins ties
             i = rows.index(best)
-            return {"task": None, "mode": mode, "scheduler": task["scheduler"], "seeds": sorted(curves),
+            return {"task": task["task"], "mode": mode, "scheduler": task["scheduler"], "seeds": sorted(curves),
                     "chosen": best, "harder": rows[i - 1] if i > 0 else None,
                     "easier": rows[i + 1] if i + 1 < len(rows) else None, "candidates_tried": tried}
     raise UserError(f"no (budget, tau) meets reach {reach} and reach fraction {frac} with budgets up to {top}; "
@@ -155,7 +150,6 @@ def main(argv: list[str] | None = None) -> int:
         for name in sorted(tasks):
             c = choose(tasks[name], budget_step=a.budget_step, digits=a.digits,
                        reach=(a.reach_low, a.reach_high), frac=(a.frac_low, a.frac_high), budget=fixed.get(name))
-            c["task"] = name
             out[name] = c
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)

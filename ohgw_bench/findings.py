@@ -182,8 +182,8 @@ def _shares(row: Mapping[str, Any]) -> str:
     """'x% / y%': the warm-start share on both clocks (the charged clock's alone for older bundles)."""
     f, c = row.get("overhead_share_flops"), row.get("overhead_share_calibrated")
     if f is None and c is None:
-        return _num(row.get("overhead_share"), ".1%") if row.get("overhead_share") is not None else "–"
-    return f"{_num(f, '.1%') if f is not None else '–'} / {_num(c, '.1%') if c is not None else '–'}"
+        return _num(row.get("overhead_share"), ".1%")
+    return f"{_num(f, '.1%')} / {_num(c, '.1%')}"
 
 
 def _counts(rows: list[Mapping[str, Any]]) -> str:

@@ -23,7 +23,7 @@ def _task(reach_times: list[float], final: float = 0.1, mode: str = "min") -> di
             curves[seed] = (np.array([0.1, t]), np.array([1.0, final]))
     if mode == "max":
         curves = {k: (t, -v) for k, (t, v) in curves.items()}
-    return {"curves": curves, "mode": mode, "scheduler": "asha", "budgets": {4.0}}
+    return {"task": "t", "curves": curves, "mode": mode, "scheduler": "asha", "budgets": {4.0}}
 
 
 def test_tau_rule_reach_window_and_fraction() -> None:
