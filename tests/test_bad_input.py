@@ -357,8 +357,30 @@ def test_ctrl_c_during_imports_is_a_quiet_130(tmp_path: Path, argv: list[str]) -
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=tmp_path,
                             # a shell's background job ignores SIGINT, and the child would inherit that
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    time.sleep(0.4)  # past the interpreter's start-up, inside the libraries' imports
+    _wait_for_sigint_handler(proc.pid)  # a fixed sleep lost this race on a loaded CI machine
+    time.sleep(0.2)  # inside the libraries' imports
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode in (130, 0), err  # 0: it had finished already (a fast machine)
+    # 0: it had finished already (a fast machine). -SIGINT: CPython re-raises SIGINT at exit when a
+    # KeyboardInterrupt escaped a nested code object during an import (an extension's exec), even
+    # though main() caught it; the shell reports that as 130 too, so both are the quiet exit.
+    assert proc.returncode in (130, -signal.SIGINT, 0), err
+    if proc.returncode != 0:
+        assert err.strip().startswith("interrupted") and len(err.strip().splitlines()) == 1, err  # ours: one line
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+
+
+def _wait_for_sigint_handler(pid: int, timeout: float = 60.0) -> None:
+    """Until the interpreter has installed its SIGINT handler (Linux: the SigCgt mask in
+    /proc/PID/status); before that a SIGINT kills the process outright, which says nothing about us."""
+    status = Path(f"/proc/{pid}/status")
+    if not status.exists():  # not Linux: fall back to a generous sleep
+        time.sleep(2.0)
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        mask = next((line.split()[1] for line in status.read_text().splitlines() if line.startswith("SigCgt:")), "0")
+        if int(mask, 16) & (1 << (signal.SIGINT - 1)):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} installed no SIGINT handler within {timeout} s")
