@@ -90,6 +90,7 @@ class NudgeSpec:
 def _settings(spec: NudgeSpec) -> list[Any]:
     from ohgw_bench.warmstart import WarmStartSettings
 
+    DEFAULT = WarmStartSettings()  # noqa: N806 - the defaults a label leaves unset
     if not spec.variants:  # --variants '' would run nothing and write an empty record
         raise UserError("--variants lists no variant; give at least one, e.g. --variants ohgw,sham")
     out = []
@@ -97,9 +98,9 @@ def _settings(spec: NudgeSpec) -> list[Any]:
         try:
             s = WarmStartSettings.parse(v)
             overrides = {}
-            if spec.eta_h is not None and s.eta_h == 1e-3 and "eta" not in v:
+            if spec.eta_h is not None and s.eta_h == DEFAULT.eta_h and "eta" not in v:
                 overrides["eta_h"] = spec.eta_h
-            if spec.rho is not None and s.rho == 0.05 and "rho" not in v:
+            if spec.rho is not None and s.rho == DEFAULT.rho and "rho" not in v:
                 overrides["rho"] = spec.rho
             s = WarmStartSettings.parse(v, **overrides)
         except ValueError as e:
@@ -114,23 +115,22 @@ def _settings(spec: NudgeSpec) -> list[Any]:
 
 
 def validate(spec: NudgeSpec) -> tuple[Any, list[Any]]:
-    """(task, warm-start settings) for ``spec``, or UserError before any work or file is touched."""
-    from ohgw_bench import tasks
+    """(task, warm-start settings) for ``spec``, or UserError before any work or file is touched.
 
-    if isinstance(spec.configs, bool) or not isinstance(spec.configs, int) or spec.configs < 1:
-        raise UserError(f"--configs must be a positive integer, got {spec.configs!r}")
-    if isinstance(spec.seed, bool) or not isinstance(spec.seed, int) or spec.seed < 0:
-        raise UserError(f"--seed must be a non-negative integer, got {spec.seed!r}")
+    The checks a study shares (seed, folder name, the task and its options) are the study's own
+    (:mod:`ohgw_bench.validate`, :func:`ohgw_bench.spec.choose_task`)."""
     from ohgw_bench import validate as checks
+    from ohgw_bench.spec import choose_task
 
+    checks.integer(spec.configs, "--configs", 1)
     checks.seed(spec.seed)
-    checks.path_component(spec.experiment, "--experiment (an experiment's name)")
+    checks.path_component(spec.experiment, "--experiment")
     for name, value in (("--eta-h", spec.eta_h), ("--rho", spec.rho)):
-        if value is not None and not (value > 0 and math.isfinite(value)):
-            raise UserError(f"{name} must be a positive number, got {value}")
+        if value is not None:
+            checks.number(value, name, positive=True)
     if spec.rho is not None and spec.rho > 1:
         raise UserError(f"--rho must be in (0, 1], got {spec.rho}")
-    task = tasks.make(spec.task, data_dir=spec.data_dir, **dict(spec.task_options))
+    task = choose_task(spec.task, spec.task_options, "--task", "--task-option").build(spec.data_dir)
     f = task.fidelity
     fids = list(spec.fidelities)
     if not fids or any(isinstance(x, bool) or not isinstance(x, int) for x in fids):

@@ -111,14 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def warm_start_settings(args: argparse.Namespace) -> Any:
     """The warm-start settings the flags ask for (parsed by WarmStartSettings.parse, the one parser)."""
+    from ohgw_bench.flags import WARM_START_FLAGS, dest
     from ohgw_bench.warmstart import WarmStartSettings
 
     variant = args.warm_start or ("ohgw" if args.ohgw else "none")
     if args.ohgw and args.warm_start not in (None, "ohgw") and not str(args.warm_start).startswith("ohgw"):
         raise UserError(f"--ohgw contradicts --warm-start {args.warm_start}")
-    flags = {"eta_h": ("--eta-h", args.eta_h), "step_rule": ("--step-rule", args.step_rule), "rho": ("--rho", args.rho),
-             "horizon": ("--horizon", args.horizon), "mode": ("--hg-mode", args.hg_mode),
-             "split_batch": ("--split-batch", args.split_batch), "clock": ("--warm-start-clock", args.warm_start_clock)}
+    flags = {key: (flag, getattr(args, dest(flag))) for key, flag in WARM_START_FLAGS.items() if key != "variant"}
     # Settings of a warm-start given without one would be silently ignored (the folder says none).
     given = [flag for flag, value in flags.values() if value is not None]
     if variant == "none" and given:
@@ -128,6 +127,19 @@ def warm_start_settings(args: argparse.Namespace) -> Any:
         return WarmStartSettings.parse(variant, **{key: value for key, (_, value) in flags.items()})
     except ValueError as e:
         raise UserError(f"--warm-start {variant}: {e}") from None
+
+
+def spec_from_args(args: argparse.Namespace) -> Any:
+    """The StudySpec the flags ask for, each field read through its flag (:data:`ohgw_bench.flags.FLAGS`)
+    and recorded as its source, so that an error names the flag."""
+    from ohgw_bench.flags import FLAGS, dest
+    from ohgw_bench.spec import StudySpec
+
+    kw = {name: getattr(args, dest(flag)) for name, flag in FLAGS.items()}
+    for name in ("task_options", "scheduler_options"):
+        kw[name] = parse_assignments(kw[name], FLAGS[name])
+    kw["unit_timeout"] = kw["unit_timeout"] or None  # 0: no limit
+    return StudySpec(warm_start=warm_start_settings(args), sources=dict(FLAGS), **kw)
 
 
 def list_tasks() -> str:
@@ -205,7 +217,7 @@ def _main(argv: list[str] | None) -> int:
             print(list_schedulers())
             return 0
         from ohgw_bench import tracking
-        from ohgw_bench.study import StudySpec, run_study
+        from ohgw_bench.study import run_study
 
         track = tracking.check(args.track, args.track_uri)  # before any work: MLflow installed?
 
@@ -214,14 +226,7 @@ def _main(argv: list[str] | None) -> int:
 
             logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
 
-        spec = StudySpec(
-            task=args.task, scheduler=args.scheduler, warm_start=warm_start_settings(args), seed=args.seed,
-            budget=args.budget, n_workers=args.workers, backend=args.backend, experiment=args.experiment,
-            results_dir=args.results_dir, data_dir=args.data_dir,
-            task_options=parse_assignments(args.task_option, "--task-option"),
-            scheduler_options=parse_assignments(args.scheduler_option, "--scheduler-option"),
-            tau=args.tau, max_failures=args.max_failures, max_consecutive_failures=args.max_consecutive_failures,
-            unit_timeout=args.unit_timeout or None)
+        spec = spec_from_args(args)
         summary = run_study(spec, progress=not args.quiet, overwrite=args.overwrite, verbose=args.verbose)
         if track is not None:  # after the study: a tracker failure is one warning, the folder is complete
             tracking.log_study(track, args.results_dir, summary["folder"])

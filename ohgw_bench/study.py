@@ -1,8 +1,9 @@
 """A study: one (task, scheduler, warm-start variant, seed, budget), run to its budget and recorded.
 
-:class:`StudySpec` is frozen and saved next to the results (SMAC's scenario style): a folder
-always says exactly what produced it, and a re-run of the same spec either skips a finished
-study or restarts an unfinished one; a different spec for the same folder is refused.
+The study is resolved once (:meth:`ohgw_bench.spec.StudySpec.resolve`) and the resolved study is
+saved next to the results (SMAC's scenario style): a folder always says exactly what produced
+it, and a re-run of the same study either skips a finished one or restarts an unfinished one; a
+different study for the same folder is refused.
 """
 
 from __future__ import annotations
@@ -22,78 +23,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ohgw_bench import results, validate
-from ohgw_bench.backends import BACKENDS
-from ohgw_bench.errors import DataMissingError, UserError
-from ohgw_bench.warmstart import WarmStartSettings
+from ohgw_bench.errors import UserError
+from ohgw_bench.spec import ResolvedStudy, StudySpec, spec_from_dict
 
-
-@dataclass(frozen=True)
-class StudySpec:
-    """Everything that determines a study's records (wall-clock fields aside)."""
-
-    task: str = "digits"
-    scheduler: str = "asha"
-    warm_start: WarmStartSettings = field(default_factory=WarmStartSettings)
-    seed: int = 0
-    budget: float | None = None
-    n_workers: int = 4
-    backend: str = "simulated"
-    experiment: str = "default"
-    results_dir: str = "results"
-    data_dir: str | None = None
-    task_options: Mapping[str, Any] = field(default_factory=dict)
-    scheduler_options: Mapping[str, Any] = field(default_factory=dict)
-    tau: float | None = None
-    max_failures: int = 20
-    max_consecutive_failures: int = 10
-    task_label: str | None = None
-    #: wall seconds one fidelity unit (train + evaluate) of a trial may take before the trial fails;
-    #: None: no limit. Not part of the identity: it guards against hangs, it does not shape records.
-    unit_timeout: float | None = 3600.0
-
-    def __post_init__(self) -> None:
-        # An alias (hyperband-bo) is its canonical scheduler (bohb) everywhere: folder, study.json,
-        # summary and report, so the two names share one study.
-        object.__setattr__(self, "scheduler", results.canonical_scheduler(self.scheduler))
-
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["warm_start"] = self.warm_start.as_dict()
-        d["variant_label"] = self.warm_start.label()
-        d["task_options"] = dict(self.task_options)
-        d["scheduler_options"] = dict(self.scheduler_options)
-        return d
-
-    def identity(self) -> dict[str, Any]:
-        """The fields that must match for two runs to share a study folder."""
-        d = self.as_dict()
-        for key in ("results_dir", "data_dir", "unit_timeout"):
-            d.pop(key)
-        return d
-
-    def validate(self) -> None:
-        if self.budget is not None and not (self.budget > 0 and math.isfinite(self.budget)):
-            raise UserError(f"--budget must be a positive number of seconds, got {self.budget}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise UserError(f"--seed must be a non-negative integer, got {self.seed!r}")
-        validate.seed(self.seed)
-        validate.path_component(self.experiment, "--experiment (an experiment's name)")
-        if self.task_label is not None:
-            validate.path_component(self.task_label, "a task entry's label")
-        if self.tau is not None and not math.isfinite(self.tau):
-            raise UserError(f"--tau must be a finite number, got {self.tau}")
-        validate.workers(self.n_workers)
-        if self.unit_timeout is not None:
-            validate.number(self.unit_timeout, "--unit-timeout", positive=True)
-        if self.backend not in BACKENDS:
-            raise UserError(f"--backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
-        validate.integer(self.max_failures, "--max-failures", 0)
-        validate.integer(self.max_consecutive_failures, "--max-consecutive-failures", 1)
+__all__ = ["ResolvedStudy", "StudySpec", "run_study", "spec_from_dict"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -349,9 +286,11 @@ def mark_ended(writer: results.StudyWriter, ended: str, reason: str) -> None:
                               {"status": "partial", "ended": ended, "reason": reason, "reports": writer.seq})
 
 
-def summarize(rows: list[dict[str, Any]], task: Any, spec: StudySpec, budget: float, tau: float) -> dict[str, Any]:
+def summarize(rows: list[dict[str, Any]], task: Any, spec: ResolvedStudy) -> dict[str, Any]:
     """The study's headline numbers from its rows (the analysis recomputes all of them from rows)."""
     from ohgw_bench import metrics
+
+    budget, tau = spec.budget, spec.tau
 
     def num(x: Any) -> float:
         return float(x) if isinstance(x, int | float) else math.nan
@@ -435,12 +374,14 @@ def quiet_tuner_logger() -> Any:
     return Quiet(use_colors=False, use_emojis=False)
 
 
-def _prepare_folder(folder: Path, spec: StudySpec, overwrite: bool) -> dict[str, Any] | None:
-    """Return the existing summary if the same spec already finished; refuse a different spec."""
+def _prepare_folder(folder: Path, spec: ResolvedStudy, overwrite: bool) -> dict[str, Any] | None:
+    """Return the existing summary if the same study already finished; refuse a different one."""
     existing = results.read_json(folder / results.STUDY_FILE)
     if existing is not None and not overwrite:
         old = existing.get("identity")
-        if old is not None and old != spec.identity():
+        # a study.json from before ``resolved`` existed recorded the request's identity
+        mine = spec.identity() if "resolved" in existing else spec.legacy_identity()
+        if old is not None and old != mine:
             raise UserError(
                 f"{folder} holds a study with a different spec; use another --results-dir or --experiment, "
                 f"or pass --overwrite to replace it")
@@ -495,96 +436,52 @@ def warm_up(warm: Any, task: Any, seed: int) -> dict[str, Any] | None:
     return {"seconds": time.perf_counter() - t0, "method": method, "finished_at": time.time()}
 
 
-def make_task(spec: StudySpec) -> Any:
-    """The spec's task adapter; an adapter that cannot be imported or built is the user's to fix
-    (a SyntaxError in a module:Class file, an __init__ that raises), so it is one line, not a traceback."""
-    from ohgw_bench import tasks
+def prepare(spec: StudySpec) -> tuple[ResolvedStudy, Any, Any]:
+    """(resolved study, prepared task, its warm-start): every check that needs no training, before
+    any folder is touched. The warm-start is the study's own (it loads the calibration the
+    calibrated clock needs, so a missing one is refused here)."""
+    from ohgw_bench.warmstart import WarmStart, check_supported
 
-    try:
-        tasks.validate_options(spec.task, dict(spec.task_options))  # before the adapter is built
-        task = tasks.make(spec.task, data_dir=spec.data_dir, **dict(spec.task_options))
-        validate.check_adapter(task)  # an empty space or min > max fidelity: named before any work
-        return task
-    except UserError:
-        raise
-    except SyntaxError as e:
-        raise UserError(f"task {spec.task!r}: its module does not parse: {e.msg} ({e.filename}, line {e.lineno})") from None
-    except Exception as e:  # noqa: BLE001 - any error of a user's adapter constructor
-        raise UserError(f"task {spec.task!r}: the adapter failed to build: {type(e).__name__}: {e}") from None
-
-
-def prepare_task(spec: StudySpec) -> tuple[Any, float, float]:
-    """Check the spec against its scheduler and task, build and prepare the task: (task, budget, tau).
-
-    Every check that needs no training runs here, before any folder is touched.
-    """
-    from ohgw_bench import baselines
-
-    spec.validate()
-    baselines.validate_options(spec.scheduler, dict(spec.scheduler_options))  # before any work
-    if spec.backend not in baselines.spec(spec.scheduler).backends:
-        raise UserError(f"scheduler {spec.scheduler!r} does not support --backend {spec.backend}")
-    task = make_task(spec)
-    if spec.warm_start.clock == "calibrated":  # its calibration must exist before any folder is made
-        from ohgw_bench.warmstart import WarmStart
-
-        WarmStart(spec.warm_start, task, spec.seed)
-    results.check_writable(spec.results_dir)
-    try:
-        task.prepare()
-    except DataMissingError:
-        raise
-    except FileNotFoundError as e:
-        raise DataMissingError(f"task {task.id}: {e}") from None
-    from ohgw_bench.warmstart import check_supported
-
-    check_supported(spec.warm_start, task)
-    validate.check_horizon(spec.warm_start, task, spec.seed)
-    budget = float(spec.budget if spec.budget is not None else task.default_budget)
-    tau = float(spec.tau if spec.tau is not None else task.tau)
-    if spec.backend == "simulated":
+    resolved, task = spec.resolve()
+    warm = WarmStart(resolved.warm_start, task, seed=resolved.seed + 7_777)
+    check_supported(resolved.warm_start, task)
+    validate.check_horizon(resolved.warm_start, task, resolved.seed)
+    if resolved.backend == "simulated":
         unit = cheapest_unit_cost(task)
-        if budget < unit:
-            raise UserError(f"--budget {budget:g} s is below the cost of one fidelity unit of {task.id} "
-                            f"({unit:.3g} s simulated for the cheapest config): the study could not report anything")
-    return task, budget, tau
+        if resolved.budget < unit:
+            raise UserError(f"{spec.where('budget')} {resolved.budget:g} s is below the cost of one fidelity unit of "
+                            f"{task.id} ({unit:.3g} s simulated for the cheapest config): the study could not report "
+                            "anything")
+    results.check_writable(resolved.results_dir)
+    return resolved, task, warm
 
 
-def study_names(spec: StudySpec, task: Any) -> tuple[Path, str]:
-    """The study's folder and its id; both name the scheduler by its canonical name."""
-    label = spec.warm_start.label()
-    scheduler = spec.scheduler  # canonical (StudySpec)
-    task_level = spec.task_label or task.id
-    folder = results.study_dir(spec.results_dir, spec.experiment, task_level.replace(":", "."),
-                               scheduler.replace(":", "."), label, spec.seed)
-    return folder, f"{spec.experiment}/{task_level}/{scheduler}/{label}/seed-{spec.seed}"
+def metadata(spec: ResolvedStudy, task: Any, clock: str) -> dict[str, Any]:
+    """study.json beside the request (``spec``): the resolved study, its identity and the run's facts."""
+    return {"resolved": spec.as_dict(), "identity": spec.identity(), "study_id": spec.study_id, "task": task.describe(),
+            "clock": clock, "versions": _versions(), "git_revision": _git_revision(), "machine": _machine(),
+            "command": sys.argv, "budget": spec.budget, "tau": spec.tau,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
-def metadata(spec: StudySpec, task: Any, study_id: str, clock: str, budget: float, tau: float) -> dict[str, Any]:
-    """study.json's metadata beside the frozen spec."""
-    return {"identity": spec.identity(), "study_id": study_id, "task": task.describe(), "clock": clock,
-            "versions": _versions(), "git_revision": _git_revision(), "machine": _machine(), "command": sys.argv,
-            "budget": budget, "tau": tau, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-
-
-def build_scheduler(spec: StudySpec, task: Any, folder: Path, warm: Any, plans: Any) -> Any:
-    """The spec's scheduler, warm-started: by itself (SMAC) or wrapped by WarmStarted."""
+def build_scheduler(spec: ResolvedStudy, task: Any, folder: Path, warm: Any, plans: Any) -> Any:
+    """The study's scheduler, warm-started: by itself (SMAC) or wrapped by WarmStarted."""
     from ohgw_bench import baselines
     from ohgw_bench.baselines.warmstarted import WarmStarted
 
     ctx = baselines.SchedulerContext.for_task(
         task, spec.seed, n_workers=spec.n_workers, output_dir=folder / "scheduler",
         options=dict(spec.scheduler_options), warm_start=warm, plans=plans)
-    base = baselines.build(spec.scheduler, ctx, backend=spec.backend)
+    base = baselines.instantiate(spec.scheduler, ctx)
     if getattr(base, "applies_warm_start", False):
         return base
     return WarmStarted(base, warm, task.space, spec.seed, plans)
 
 
-def open_writer(folder: Path, spec: StudySpec, meta: dict[str, Any]) -> results.StudyWriter:
+def open_writer(folder: Path, spec: ResolvedStudy, meta: dict[str, Any]) -> results.StudyWriter:
     """The study's writer, with partial.json in place until summary.json is written."""
     try:
-        writer = results.StudyWriter(folder, spec.as_dict(), meta)
+        writer = results.StudyWriter(folder, spec.request.as_dict(), meta)
         writer.mark_partial("running (no summary.json yet: a study killed now restarts when run again)")
     except OSError as e:
         raise UserError(f"cannot write results in {folder}: {e.strerror or e}") from None
@@ -611,7 +508,7 @@ def _tuner_class() -> type:
     return StudyTuner
 
 
-def tune(spec: StudySpec, scheduler: Any, execution: Any, recorder: StudyRecorder, folder: Path,
+def tune(spec: ResolvedStudy, scheduler: Any, execution: Any, recorder: StudyRecorder, folder: Path,
          verbose: bool = False) -> None:
     """Run the Tuner to the stop criterion; SIGTERM and Ctrl-C mark the study partial.
 
@@ -657,10 +554,9 @@ def tune(spec: StudySpec, scheduler: Any, execution: Any, recorder: StudyRecorde
             signal.signal(signal.SIGTERM, previous)
 
 
-def finish(spec: StudySpec, task: Any, execution: Any, recorder: StudyRecorder, names: tuple[Path, str],
-           budget: float, tau: float, wall0: float) -> dict[str, Any]:
+def finish(spec: ResolvedStudy, task: Any, execution: Any, recorder: StudyRecorder, wall0: float) -> dict[str, Any]:
     """Apply the failure policy, then write summary.json (or partial.json with the reason)."""
-    folder, study_id = names
+    folder = Path(spec.folder)
     writer = recorder.writer
     why = recorder.too_many_failures(spec.max_failures, spec.max_consecutive_failures)
     if why is not None:
@@ -674,10 +570,10 @@ def finish(spec: StudySpec, task: Any, execution: Any, recorder: StudyRecorder, 
         mark_ended(writer, ended, f"not complete: {why}")
         writer.close()
         raise UserError(f"study not complete: {why}")
-    summary = summarize(recorder.rows, task, spec, budget, tau)
-    summary.update({"ended": ended, "study_id": study_id, "folder": str(folder), "wall_seconds": time.time() - wall0,
+    summary = summarize(recorder.rows, task, spec)
+    summary.update({"ended": ended, "study_id": spec.study_id, "folder": str(folder), "wall_seconds": time.time() - wall0,
                     "backend": spec.backend, "scheduler": spec.scheduler,
-                    "task": task.id, "variant": spec.warm_start.label(), "seed": spec.seed,
+                    "task": task.id, "variant": spec.variant_label, "seed": spec.seed,
                     "peak_rss_bytes": results.peak_rss_bytes()})
     try:
         writer.finish(summary)
@@ -689,30 +585,28 @@ def finish(spec: StudySpec, task: Any, execution: Any, recorder: StudyRecorder, 
 def run_study(spec: StudySpec, progress: bool = True, overwrite: bool = False, verbose: bool = False) -> dict[str, Any]:
     """Run one study to its budget and return its summary (also written to summary.json).
 
-    The parts, in order: checks and the task (:func:`prepare_task`), the folder (skip a
-    finished study, restart an unfinished one), metadata, the warm-start and the trial plans,
-    the scheduler, the backend's execution strategy, the recorder, the Tuner (:func:`tune`)
-    and the summary (:func:`finish`). ``progress`` shows the progress bar on stderr;
-    ``verbose`` lets Syne Tune's console output and logging through. While it runs, the study
-    folder is locked: a second process on the same study gets a one-line StudyLocked error.
+    The parts, in order: the resolved study, its task and warm-start (:func:`prepare`), the
+    folder (skip a finished study, restart an unfinished one), metadata, the trial plans, the
+    scheduler, the backend's execution strategy, the recorder, the Tuner (:func:`tune`) and the
+    summary (:func:`finish`). ``progress`` shows the progress bar on stderr; ``verbose`` lets
+    Syne Tune's console output and logging through. While it runs, the study folder is locked:
+    a second process on the same study gets a one-line StudyLocked error.
     """
     results.reset_peak_rss()  # a pool worker's earlier, larger study must not set this one's peak
-    task, budget, tau = prepare_task(spec)
-    names = study_names(spec, task)
-    with validate.study_lock(names[0]):  # a second process on the same study is refused (StudyLocked)
-        return _run_locked(spec, task, budget, tau, names, progress, overwrite, verbose)
+    resolved, task, warm = prepare(spec)
+    with validate.study_lock(Path(resolved.folder)):  # a second process on the same study is refused (StudyLocked)
+        return _run_locked(resolved, task, warm, progress, overwrite, verbose)
 
 
-def _run_locked(spec: StudySpec, task: Any, budget: float, tau: float, names: tuple[Path, str], progress: bool,
-                overwrite: bool, verbose: bool) -> dict[str, Any]:
+def _run_locked(spec: ResolvedStudy, task: Any, warm: Any, progress: bool, overwrite: bool,
+                verbose: bool) -> dict[str, Any]:
     """The part of :func:`run_study` that touches the study folder, run while holding its lock."""
     import torch
 
     from ohgw_bench.backends import EXECUTIONS, make_execution
     from ohgw_bench.trial_plan import TrialPlans
-    from ohgw_bench.warmstart import WarmStart
 
-    folder, study_id = names
+    folder = Path(spec.folder)
     done = _prepare_folder(folder, spec, overwrite)
     if done is not None:
         return {**done, "skipped": True, "folder": done.get("folder", str(folder))}
@@ -720,24 +614,14 @@ def _run_locked(spec: StudySpec, task: Any, budget: float, tau: float, names: tu
     torch.set_num_threads(1)
     seed_everything(spec.seed)
     logging.getLogger("syne_tune").setLevel(logging.INFO if verbose else logging.ERROR)
-    meta = metadata(spec, task, study_id, EXECUTIONS[spec.backend].clock_kind, budget, tau)
+    meta = metadata(spec, task, EXECUTIONS[spec.backend].clock_kind)
     plans = TrialPlans(spec.seed)
-    warm = WarmStart(spec.warm_start, task, seed=spec.seed + 7_777)
     meta["warm_start_warmup"] = warm_up(warm, task, spec.seed)
     scheduler = build_scheduler(spec, task, folder, warm, plans)
     os.environ["SYNETUNE_FOLDER"] = str(folder / "syne-tune")
-    execution = make_execution(spec, task, plans, budget)
+    execution = make_execution(spec, task, plans, spec.budget)
     writer = open_writer(folder, spec, meta)
-    recorder = StudyRecorder(writer, task, plans, execution, budget, progress=progress)
+    recorder = StudyRecorder(writer, task, plans, execution, spec.budget, progress=progress)
     wall0 = time.time()
     tune(spec, scheduler, execution, recorder, folder, verbose=verbose)
-    return finish(spec, task, execution, recorder, names, budget, tau, wall0)
-
-
-def spec_from_dict(d: Mapping[str, Any]) -> StudySpec:
-    """Inverse of :meth:`StudySpec.as_dict` (extra keys such as ``variant_label`` are ignored)."""
-    fields = set(StudySpec.__dataclass_fields__)
-    kw = {k: v for k, v in d.items() if k in fields}
-    if isinstance(kw.get("warm_start"), Mapping):
-        kw["warm_start"] = WarmStartSettings(**kw["warm_start"])
-    return StudySpec(**kw)
+    return finish(spec, task, execution, recorder, wall0)

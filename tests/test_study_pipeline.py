@@ -61,7 +61,8 @@ def test_alias_is_the_canonical_scheduler_everywhere(tmp_path: Path) -> None:
     folder = Path(summary["folder"])
     assert folder.parts[-3] == "bohb" and summary["scheduler"] == "bohb" and "/bohb/" in summary["study_id"]
     saved = json.loads((folder / results.STUDY_FILE).read_text())
-    assert saved["spec"]["scheduler"] == "bohb" and "/bohb/" in saved["study_id"]
+    assert saved["resolved"]["scheduler"] == "bohb" and "/bohb/" in saved["study_id"]
+    assert saved["spec"]["scheduler"] == "hyperband-bo"  # the request, as asked
     assert set(results.load_results(tmp_path)["scheduler"]) == {"bohb"}
     again = run_study(StudySpec(task="table", scheduler="bohb", budget=20.0, n_workers=2, results_dir=str(tmp_path)),
                       progress=False)
