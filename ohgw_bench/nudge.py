@@ -278,7 +278,7 @@ def run_nudge(spec: NudgeSpec, progress: bool = True, overwrite: bool = False) -
     import torch
 
     from ohgw_bench import results
-    from ohgw_bench.study import _git_revision, _machine, _versions
+    from ohgw_bench.folder import _git_revision, _machine, _versions
 
     task, settings = validate(spec)
     results.check_writable(spec.results_dir)
