@@ -1,8 +1,10 @@
 """A study folder's lifecycle: claim it, say what produced it, mark how it ended.
 
-- :func:`claim`: the summary of a finished study with the same identity (the study is skipped),
-  a refusal for a different one, or a folder made ready (an unfinished study's reports are
-  kept aside as ``reports.interrupted-<n>.jsonl``; ``--overwrite`` removes the folder);
+- :func:`check_identity`: a folder holding a different study is refused (``--overwrite``
+  removes it); the paired-trial runs (nudge) use it too;
+- :func:`claim`: the summary of a finished study with the same identity (the study is skipped)
+  or a folder made ready (an unfinished study's reports are kept aside as
+  ``reports.interrupted-<n>.jsonl``);
 - :func:`provenance`: what study.json records beside the settings (package versions, git
   revision, machine, command line, start time), shared with the paired-trial runs (nudge);
 - :func:`open_writer`: the one writer (:class:`ohgw_bench.results.StudyWriter`), with
@@ -73,27 +75,36 @@ def provenance() -> dict[str, Any]:
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
-def claim(folder: Path, spec: ResolvedStudy, overwrite: bool) -> dict[str, Any] | None:
-    """Return the existing summary if the same study already finished; refuse a different one."""
+def check_identity(folder: Path, identity: Mapping[str, Any], overwrite: bool, what: str = "a study",
+                   legacy: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """The folder's study.json, after refusing one that holds a different ``identity`` (``legacy``:
+    the identity a study.json without ``resolved`` would hold); ``overwrite`` removes the folder."""
     existing = results.read_json(folder / results.STUDY_FILE)
     if existing is not None and not overwrite:
         old = existing.get("identity")
-        # a study.json from before ``resolved`` existed recorded the request's identity
-        mine = spec.identity() if "resolved" in existing else spec.legacy_identity()
+        mine = identity if legacy is None or "resolved" in existing else legacy
         if old is not None and old != mine:
-            raise UserError(
-                f"{folder} holds a study with a different spec; use another --results-dir or --experiment, "
-                f"or pass --overwrite to replace it")
+            raise UserError(f"{folder} holds {what} with a different spec; use another --results-dir or "
+                            "--experiment, or pass --overwrite to replace it")
+    if overwrite and folder.exists():
+        shutil.rmtree(folder)
+        return None
+    return existing
+
+
+def claim(folder: Path, spec: ResolvedStudy, overwrite: bool) -> dict[str, Any] | None:
+    """Return the existing summary if the same study already finished; refuse a different one.
+
+    An unfinished study restarts: its reports so far are kept aside as ``reports.interrupted-<n>.jsonl``.
+    """
+    if check_identity(folder, spec.identity(), overwrite, legacy=spec.legacy_identity()) is not None:
         summary = results.read_json(folder / results.SUMMARY_FILE)
         if summary is not None:
             return summary
-    if folder.exists():
-        reports = folder / results.REPORTS_FILE
-        if reports.exists() and not overwrite:
-            n = len(list(folder.glob("reports.interrupted-*.jsonl")))
-            reports.rename(folder / f"reports.interrupted-{n}.jsonl")
-        if overwrite:
-            shutil.rmtree(folder)
+    reports = folder / results.REPORTS_FILE
+    if reports.exists():
+        n = len(list(folder.glob("reports.interrupted-*.jsonl")))
+        reports.rename(folder / f"reports.interrupted-{n}.jsonl")
     return None
 
 

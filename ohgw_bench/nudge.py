@@ -272,24 +272,23 @@ def _load() -> list[float] | None:
 
 
 def run_nudge(spec: NudgeSpec, progress: bool = True, overwrite: bool = False) -> dict[str, Any]:
-    """Run (or skip, or resume) one paired-trial folder and return its summary."""
-    import shutil
+    """Run (or skip, or resume) one paired-trial folder and return its summary.
 
+    The folder's lifecycle (a different spec refused, ``--overwrite``, provenance) is the
+    study's (:mod:`ohgw_bench.folder`) and its rows go through the one writer
+    (:class:`ohgw_bench.results.StudyWriter`, to ``pairs.jsonl``); only resuming from the last
+    complete config is the paired run's own.
+    """
     import torch
 
     from ohgw_bench import results
-    from ohgw_bench.folder import _git_revision, _machine, _versions
+    from ohgw_bench.folder import check_identity, provenance
 
     task, settings = validate(spec)
     results.check_writable(spec.results_dir)
     folder = folder_of(spec, task)
     per_config = len(settings) * len(spec.fidelities)
-    old = results.read_json(folder / results.STUDY_FILE)
-    if old is not None and not overwrite and old.get("identity") != spec.identity():
-        raise UserError(f"{folder} holds a paired-trial run with a different spec; use another --results-dir "
-                        f"or --experiment, or pass --overwrite to replace it")
-    if overwrite and folder.exists():
-        shutil.rmtree(folder)
+    old = check_identity(folder, spec.identity(), overwrite, what="a paired-trial run")
     done = results.read_json(folder / results.SUMMARY_FILE)
     if done is not None and done.get("configs", 0) >= spec.configs:
         return {**done, "skipped": True, "folder": str(folder)}
@@ -300,19 +299,13 @@ def run_nudge(spec: NudgeSpec, progress: bool = True, overwrite: bool = False) -
     except FileNotFoundError as e:
         raise UserError(f"task {task.id}: {e}") from None
     torch.set_num_threads(1)
-    meta = {"kind": "nudge", "spec": {**asdict(spec), "variant_labels": [s.label() for s in settings]},
-            "identity": spec.identity(), "task": task.describe(), "versions": _versions(),
-            "git_revision": _git_revision(), "machine": _machine(), "command": sys.argv,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "load_start": _load()}
+    meta = {"kind": "nudge", "identity": spec.identity(), "task": task.describe(), **provenance(),
+            "load_start": _load()}
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        results.write_json_atomic(folder / results.STUDY_FILE, meta)
         with contextlib.suppress(FileNotFoundError):
             (folder / results.SUMMARY_FILE).unlink()
-        tmp = folder / (PAIRS_FILE + ".tmp")
-        tmp.write_text("".join(results.dumps(r) + "\n" for r in kept))
-        os.replace(tmp, folder / PAIRS_FILE)
-        out = open(folder / PAIRS_FILE, "a", encoding="utf-8")  # noqa: SIM115
+        writer = results.StudyWriter(folder, {**asdict(spec), "variant_labels": [s.label() for s in settings]}, meta,
+                                     rows_file=PAIRS_FILE, numbered=False, keep=kept)
     except OSError as e:
         raise UserError(f"cannot write results in {folder}: {e.strerror or e}") from None
     rows = list(kept)
@@ -326,15 +319,11 @@ def run_nudge(spec: NudgeSpec, progress: bool = True, overwrite: bool = False) -
     try:
         for i in todo:
             for r in pair_rows(task, spec, settings, i):
-                out.write(results.dumps(r) + "\n")
-                out.flush()
-                rows.append(r)
+                rows.append(writer.append(r))
             if bar is not None:
                 bar.update(1)
     finally:
-        out.flush()
-        os.fsync(out.fileno())
-        out.close()
+        writer.close()
         if bar is not None:
             bar.close()
     wall = time.time() - wall0
@@ -345,7 +334,7 @@ def run_nudge(spec: NudgeSpec, progress: bool = True, overwrite: bool = False) -
                     "seed": spec.seed, "experiment": spec.experiment, "load_end": this_run["load_end"],
                     "configs_this_run": len(todo), "history": [*history, this_run],
                     "wall_seconds_total": sum(h["wall_seconds"] or 0 for h in [*history, this_run])})
-    results.write_json_atomic(folder / results.SUMMARY_FILE, {"status": "complete", **summary})
+    writer.finish(summary)
     return summary
 
 

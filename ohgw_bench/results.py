@@ -37,7 +37,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -175,13 +175,23 @@ class StudyWriter:
     #: process loses nothing, and a study of thousands of rows does not wait on the disk per row.
     fsync_interval = 1.0
 
-    def __init__(self, folder: Path, spec: Mapping[str, Any], meta: Mapping[str, Any] | None = None):
+    def __init__(self, folder: Path, spec: Mapping[str, Any], meta: Mapping[str, Any] | None = None, *,
+                 rows_file: str = REPORTS_FILE, numbered: bool = True,
+                 keep: Iterable[Mapping[str, Any]] | None = None):
+        """``rows_file``/``numbered``: a paired-trial run (nudge) writes ``pairs.jsonl`` without
+        ``ohgw_seq``; ``keep``: rows a resumed run keeps, which replace the file first (atomically)."""
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.seq = 0
+        self.numbered = numbered
         self._last_sync = 0.0
         write_json_atomic(self.folder / STUDY_FILE, {"spec": dict(spec), **dict(meta or {})})
-        self._file = open(self.folder / REPORTS_FILE, "a", encoding="utf-8")  # noqa: SIM115
+        path = self.folder / rows_file
+        if keep is not None:
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text("".join(dumps(r) + "\n" for r in keep), encoding="utf-8")
+            os.replace(tmp, path)
+        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115
         self._records: dict[int, tuple[Any, str]] = {}
 
     def _line(self, out: Mapping[str, Any]) -> str:
@@ -201,7 +211,7 @@ class StudyWriter:
         return f'{rest[:-1]}, "{WARM_START_KEY}": {cached[1]}}}'
 
     def append(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        out = {f"{PREFIX}seq": self.seq, **row}
+        out = {f"{PREFIX}seq": self.seq, **row} if self.numbered else dict(row)
         self._file.write(self._line(out) + "\n")
         self._file.flush()
         now = time.monotonic()
