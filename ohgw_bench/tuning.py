@@ -60,7 +60,7 @@ def _tuner_class() -> type:
     and counting walks every trial's status once per loop: on a surrogate study (thousands of
     trials, one result per loop) that scan was the harness's largest cost beyond Syne Tune's own
     loop (profiled, ``benchmarks/bench_lcbench.py``). The study's stop criterion already applies
-    the failure policy (:meth:`StudyRecorder.too_many_failures`) and the Tuner gets
+    the failure policy (:meth:`ohgw_bench.recorder.StudyRecorder.too_many_failures`) and the Tuner gets
     ``max_failures=10**9``, so the count could never stop a study: dropping it changes nothing.
     """
     from syne_tune import Tuner
