@@ -1,4 +1,4 @@
-"""Progress suited to a log (issue 28 item 4): with stderr a file or pipe, plain lines, no redraws.
+"""ohgw_bench.progress: with stderr a file or pipe, plain lines, no redraws (issue 28 item 4).
 
 A 30-second study's bar wrote ~620 carriage-return redraws (68 KB) into ``2> log``; now a line
 every ``LOG_PROGRESS_SECONDS`` of wall time and one at the end (``--quiet``: nothing).
