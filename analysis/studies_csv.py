@@ -18,6 +18,7 @@ import pandas as pd
 from analysis.common import Study
 from ohgw_bench import results
 from ohgw_bench.errors import UserError
+from ohgw_bench.flags import FLAGS, WARM_START_FLAGS
 
 COLUMNS = ("experiment", "task", "scheduler", "variant", "seed", "reached_tau", "t_tau", "auc", "best_metric",
            "best_test_metric", "warm_start_share", "trials", "reports", "budget", "tau", "clock",
@@ -30,30 +31,37 @@ def _opt(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
+#: the spec fields the command line re-states after the warm-start, in this order (flags: ohgw_bench.spec.FLAGS)
+_TAIL = ("budget", "tau", "n_workers", "backend", "max_failures", "max_consecutive_failures", "experiment",
+         "results_dir", "data_dir")
+#: the warm-start settings re-stated with a value (split_batch is a switch; clock only when not the default)
+_WS_VALUED = ("eta_h", "step_rule", "rho", "horizon", "mode")
+
+
 def command(spec: dict[str, Any]) -> str:
-    """The ``python -m ohgw_bench.run`` command line that re-runs one study from its frozen spec."""
-    args = ["python", "-m", "ohgw_bench.run", "--task", str(spec.get("task"))]
+    """The ``python -m ohgw_bench.run`` command line that re-runs one study from its frozen spec
+    (study.json's ``spec``, the request), its flags from the one field list (:data:`FLAGS`)."""
+    args = ["python", "-m", "ohgw_bench.run", FLAGS["task"], str(spec.get("task"))]
     for k, v in sorted((spec.get("task_options") or {}).items()):
-        args += ["--task-option", f"{k}={_opt(v)}"]
-    args += ["--scheduler", str(spec.get("scheduler"))]
+        args += [FLAGS["task_options"], f"{k}={_opt(v)}"]
+    args += [FLAGS["scheduler"], str(spec.get("scheduler"))]
     for k, v in sorted((spec.get("scheduler_options") or {}).items()):
-        args += ["--scheduler-option", f"{k}={_opt(v)}"]
+        args += [FLAGS["scheduler_options"], f"{k}={_opt(v)}"]
     ws = spec.get("warm_start") or {}
     variant = ws.get("variant", "none")
     if variant != "none":
-        args += ["--warm-start", str(variant)]
-        for key, flag in (("eta_h", "--eta-h"), ("step_rule", "--step-rule"), ("rho", "--rho"),
-                          ("horizon", "--horizon"), ("mode", "--hg-mode"), ("clock", "--warm-start-clock")):
+        args += [WARM_START_FLAGS["variant"], str(variant)]
+        for key in _WS_VALUED:
             if ws.get(key) is not None:
-                args += [flag, str(ws[key])]
+                args += [WARM_START_FLAGS[key], str(ws[key])]
         if ws.get("split_batch"):
-            args.append("--split-batch")
-    args += ["--seed", str(spec.get("seed"))]
-    for key, flag in (("budget", "--budget"), ("tau", "--tau"), ("n_workers", "--workers"), ("backend", "--backend"),
-                      ("max_failures", "--max-failures"), ("max_consecutive_failures", "--max-consecutive-failures"),
-                      ("experiment", "--experiment"), ("results_dir", "--results-dir"), ("data_dir", "--data-dir")):
+            args.append(WARM_START_FLAGS["split_batch"])
+        if ws.get("clock", "flops") != "flops":  # as_dict leaves the default clock out
+            args += [WARM_START_FLAGS["clock"], str(ws["clock"])]
+    args += [FLAGS["seed"], str(spec.get("seed"))]
+    for key in _TAIL:
         if spec.get(key) is not None:
-            args += [flag, repr(spec[key]) if isinstance(spec[key], float) else str(spec[key])]
+            args += [FLAGS[key], repr(spec[key]) if isinstance(spec[key], float) else str(spec[key])]
     return shlex.join(args)
 
 
@@ -95,9 +103,8 @@ def write_csv(studies: list[Study], path: Path, root: Path | None = None) -> Pat
     return path
 
 
-#: command-line flags of the warm-start settings, as in :func:`command`
-_WS_FLAGS = {"--warm-start": "variant", "--eta-h": "eta_h", "--step-rule": "step_rule", "--rho": "rho",
-             "--horizon": "horizon", "--hg-mode": "mode", "--warm-start-clock": "clock"}
+#: the warm-start flags :func:`command` writes with a value, read back by :func:`_spec_from_command`
+_WS_FLAGS = {WARM_START_FLAGS[key]: key for key in ("variant", *_WS_VALUED, "clock")}
 
 
 def _spec_from_command(cmd: str) -> dict[str, Any]:

@@ -65,28 +65,13 @@ def _list(path: Path, key: str, value: Any) -> list[Any]:
     return value
 
 
-def _seeds(path: Path, key: str, value: Any) -> list[int]:
-    if isinstance(value, bool):
-        raise _err(path, key, "an integer count or a list of integers", value)
-    if isinstance(value, int) and value > 0:
+def _seeds(path: Path, key: str, value: Any) -> list[Any]:
+    """A count N (seeds 0..N-1) or a list; each seed's value is checked with the study (spec.py)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return list(range(value))
-    if isinstance(value, list) and value and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value):
+    if isinstance(value, list) and value:
         return list(value)
     raise _err(path, key, "a positive integer count or a list of non-negative integers", value)
-
-
-def _number(path: Path, key: str, value: Any, positive: bool = True) -> float:
-    try:
-        return validate.number(value, key, positive=positive)
-    except UserError:
-        raise _err(path, key, "a positive finite number" if positive else "a finite number", value) from None
-
-
-def _integer(path: Path, key: str, value: Any, low: int) -> int:
-    try:
-        return validate.integer(value, key, low)
-    except UserError:
-        raise _err(path, key, f"an integer >= {low}", value) from None
 
 
 def _variant(path: Path, key: str, value: Any) -> Any:
@@ -150,9 +135,8 @@ def load(path: str | Path, results_dir: str | Path, dry_run: bool = False,
     ``dry_run`` writes nothing (a ``fixture: true`` task's fixture is not written; its specs
     point where it would be). More than ``max_studies`` studies is refused before any is built.
     """
-    from ohgw_bench import baselines, tasks
-    from ohgw_bench.backends import BACKENDS
-    from ohgw_bench.study import StudySpec
+    from ohgw_bench import tasks
+    from ohgw_bench.spec import StudySpec
 
     path = Path(path)
     doc = read_mapping(path, ExperimentError)
@@ -184,17 +168,6 @@ def load(path: str | Path, results_dir: str | Path, dry_run: bool = False,
             if required not in block:
                 raise _err(path, k(required), "a non-empty list", None)
         seeds = _seeds(path, k("seeds"), block.get("seeds", 1))
-        workers = block.get("workers", 4)
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise _err(path, k("workers"), "a positive integer", workers)
-        backend = block.get("backend", "simulated")
-        if backend not in BACKENDS:
-            raise _err(path, k("backend"), " or ".join(BACKENDS), backend)
-        budget = _number(path, k("budget"), block["budget"]) if block.get("budget") is not None else None
-        max_failures = _integer(path, k("max_failures"), block.get("max_failures", 20), 0)
-        max_consecutive = _integer(path, k("max_consecutive_failures"), block.get("max_consecutive_failures", 10), 1)
-        if block.get("tau") is not None:
-            _number(path, k("tau"), block["tau"], positive=False)
         n_here = len(seeds) * len(_list(path, k("variants"), block["variants"])) * len(
             _list(path, k("schedulers"), block["schedulers"])) * len(_list(path, k("tasks"), block["tasks"]))
         if len(specs) + n_here > max_studies:
@@ -207,34 +180,24 @@ def load(path: str | Path, results_dir: str | Path, dry_run: bool = False,
             entry = {"scheduler": s} if isinstance(s, str) else s
             if not isinstance(entry, Mapping) or "scheduler" not in entry or set(entry) - SCHED_KEYS:
                 raise _err(path, f"{k('schedulers')}[{i}]", "a scheduler name or {scheduler, options}", s)
-            try:
-                baselines.validate_options(entry["scheduler"], dict(entry.get("options") or {}))
-            except UserError as e:
-                raise ExperimentError(f"{path}: key '{k('schedulers')}[{i}]': {e}") from None
-            scheds.append(entry)
+            scheds.append((f"{k('schedulers')}[{i}]", entry))
+        # where each field of a study comes from: the error of a bad value names its key
+        common = {"seed": f"key '{k('seeds')}'", "n_workers": f"key '{k('workers')}'", "backend": f"key '{k('backend')}'",
+                  "budget": f"key '{k('budget')}'", "tau": f"key '{k('tau')}'",
+                  "max_failures": f"key '{k('max_failures')}'",
+                  "max_consecutive_failures": f"key '{k('max_consecutive_failures')}'", "experiment": "key 'name'"}
         for i, t in enumerate(_list(path, k("tasks"), block["tasks"])):
             entry = {"task": t} if isinstance(t, str) else t
             key = f"{k('tasks')}[{i}]"
             if not isinstance(entry, Mapping) or "task" not in entry or set(entry) - TASK_KEYS:
                 raise _err(path, key, f"a task id or a mapping with keys among {sorted(TASK_KEYS)}", t)
-            try:
-                task_id, entry_point, _ = tasks.resolve(entry["task"])
-            except UserError as e:
-                raise ExperimentError(f"{path}: key '{key}': {e}") from None
             options = dict(entry.get("options") or {})
-            try:
-                tasks.validate_options(entry["task"], options)
-            except UserError as e:
-                raise ExperimentError(f"{path}: key '{key}.options': {e}") from None
-            if entry.get("label") is not None:
-                try:
-                    validate.path_component(entry["label"], "a task entry's label")
-                except UserError as e:
-                    raise ExperimentError(f"{path}: key '{key}.label': {e}") from None
-            if entry.get("tau") is not None:
-                _number(path, f"{key}.tau", entry["tau"], positive=False)
             data_dir = entry.get("data_dir")
             if entry.get("fixture"):
+                try:
+                    task_id, entry_point, _ = tasks.resolve(entry["task"])
+                except UserError as e:
+                    raise ExperimentError(f"{path}: key '{key}': {e}") from None
                 fixture_dir = Path(results_dir) / ".fixtures" / (entry.get("label") or task_id)
                 if dry_run:  # run nothing, write nothing: the specs point where the fixture would be
                     data_dir = fixture_dir
@@ -243,23 +206,30 @@ def load(path: str | Path, results_dir: str | Path, dry_run: bool = False,
                     setup = tasks._load(entry_point).conformance_setup(fixture_dir)
                     data_dir = setup.pop("data_dir", data_dir)
                     options = {**setup, **options}
-            t_budget = _number(path, f"{key}.budget", entry["budget"]) if entry.get("budget") is not None else budget
-            for sched in scheds:
+            sources = {**common, "task": f"key '{key}'", "task_options": f"key '{key}.options'",
+                       "task_label": f"key '{key}.label'"}
+            for own in ("budget", "tau"):
+                if entry.get(own) is not None:
+                    sources[own] = f"key '{key}.{own}'"
+            for sched_key, sched in scheds:
                 for ws in variants:
                     for seed in seeds:
                         spec = StudySpec(
                             task=entry["task"], scheduler=sched["scheduler"], warm_start=ws, seed=seed,
-                            budget=t_budget, n_workers=workers, backend=backend, experiment=name,
+                            budget=block.get("budget") if entry.get("budget") is None else entry["budget"], n_workers=block.get("workers", 4),
+                            backend=block.get("backend", "simulated"), experiment=name,
                             results_dir=str(results_dir), data_dir=None if data_dir is None else str(data_dir),
                             task_options=options, scheduler_options=dict(sched.get("options") or {}),
-                            tau=entry.get("tau", block.get("tau")), max_failures=max_failures,
-                            max_consecutive_failures=max_consecutive,
-                            task_label=entry.get("label"))
+                            tau=entry.get("tau", block.get("tau")), max_failures=block.get("max_failures", 20),
+                            max_consecutive_failures=block.get("max_consecutive_failures", 10),
+                            task_label=entry.get("label"),
+                            sources={**sources, "scheduler": f"key '{sched_key}'",
+                                     "scheduler_options": f"key '{sched_key}.options'"})
                         try:
-                            spec.validate()
+                            checked = spec.check()
                         except UserError as e:
-                            raise ExperimentError(f"{path}: {key}: {e}") from None
-                        ident = (entry.get("label") or task_id, spec.scheduler, ws.label(), seed)
+                            raise ExperimentError(f"{path}: {e}") from None
+                        ident = (entry.get("label") or checked.task.name, checked.scheduler, ws.label(), seed)
                         if ident in seen:
                             raise ExperimentError(
                                 f"{path}: study {'/'.join(map(str, ident))} appears twice; give one of the task "

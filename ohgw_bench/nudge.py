@@ -90,6 +90,7 @@ class NudgeSpec:
 def _settings(spec: NudgeSpec) -> list[Any]:
     from ohgw_bench.warmstart import WarmStartSettings
 
+    DEFAULT = WarmStartSettings()  # noqa: N806 - the defaults a label leaves unset
     if not spec.variants:  # --variants '' would run nothing and write an empty record
         raise UserError("--variants lists no variant; give at least one, e.g. --variants ohgw,sham")
     out = []
@@ -97,9 +98,9 @@ def _settings(spec: NudgeSpec) -> list[Any]:
         try:
             s = WarmStartSettings.parse(v)
             overrides = {}
-            if spec.eta_h is not None and s.eta_h == 1e-3 and "eta" not in v:
+            if spec.eta_h is not None and s.eta_h == DEFAULT.eta_h and "eta" not in v:
                 overrides["eta_h"] = spec.eta_h
-            if spec.rho is not None and s.rho == 0.05 and "rho" not in v:
+            if spec.rho is not None and s.rho == DEFAULT.rho and "rho" not in v:
                 overrides["rho"] = spec.rho
             s = WarmStartSettings.parse(v, **overrides)
         except ValueError as e:
@@ -114,23 +115,22 @@ def _settings(spec: NudgeSpec) -> list[Any]:
 
 
 def validate(spec: NudgeSpec) -> tuple[Any, list[Any]]:
-    """(task, warm-start settings) for ``spec``, or UserError before any work or file is touched."""
-    from ohgw_bench import tasks
+    """(task, warm-start settings) for ``spec``, or UserError before any work or file is touched.
 
-    if isinstance(spec.configs, bool) or not isinstance(spec.configs, int) or spec.configs < 1:
-        raise UserError(f"--configs must be a positive integer, got {spec.configs!r}")
-    if isinstance(spec.seed, bool) or not isinstance(spec.seed, int) or spec.seed < 0:
-        raise UserError(f"--seed must be a non-negative integer, got {spec.seed!r}")
+    The checks a study shares (seed, folder name, the task and its options) are the study's own
+    (:mod:`ohgw_bench.validate`, :func:`ohgw_bench.spec.choose_task`)."""
     from ohgw_bench import validate as checks
+    from ohgw_bench.spec import choose_task
 
+    checks.integer(spec.configs, "--configs", 1)
     checks.seed(spec.seed)
-    checks.path_component(spec.experiment, "--experiment (an experiment's name)")
+    checks.path_component(spec.experiment, "--experiment")
     for name, value in (("--eta-h", spec.eta_h), ("--rho", spec.rho)):
-        if value is not None and not (value > 0 and math.isfinite(value)):
-            raise UserError(f"{name} must be a positive number, got {value}")
+        if value is not None:
+            checks.number(value, name, positive=True)
     if spec.rho is not None and spec.rho > 1:
         raise UserError(f"--rho must be in (0, 1], got {spec.rho}")
-    task = tasks.make(spec.task, data_dir=spec.data_dir, **dict(spec.task_options))
+    task = choose_task(spec.task, spec.task_options, "--task", "--task-option").build(spec.data_dir)
     f = task.fidelity
     fids = list(spec.fidelities)
     if not fids or any(isinstance(x, bool) or not isinstance(x, int) for x in fids):
@@ -272,24 +272,23 @@ def _load() -> list[float] | None:
 
 
 def run_nudge(spec: NudgeSpec, progress: bool = True, overwrite: bool = False) -> dict[str, Any]:
-    """Run (or skip, or resume) one paired-trial folder and return its summary."""
-    import shutil
+    """Run (or skip, or resume) one paired-trial folder and return its summary.
 
+    The folder's lifecycle (a different spec refused, ``--overwrite``, provenance) is the
+    study's (:mod:`ohgw_bench.folder`) and its rows go through the one writer
+    (:class:`ohgw_bench.results.StudyWriter`, to ``pairs.jsonl``); only resuming from the last
+    complete config is the paired run's own.
+    """
     import torch
 
     from ohgw_bench import results
-    from ohgw_bench.study import _git_revision, _machine, _versions
+    from ohgw_bench.folder import check_identity, provenance
 
     task, settings = validate(spec)
     results.check_writable(spec.results_dir)
     folder = folder_of(spec, task)
     per_config = len(settings) * len(spec.fidelities)
-    old = results.read_json(folder / results.STUDY_FILE)
-    if old is not None and not overwrite and old.get("identity") != spec.identity():
-        raise UserError(f"{folder} holds a paired-trial run with a different spec; use another --results-dir "
-                        f"or --experiment, or pass --overwrite to replace it")
-    if overwrite and folder.exists():
-        shutil.rmtree(folder)
+    old = check_identity(folder, spec.identity(), overwrite, what="a paired-trial run")
     done = results.read_json(folder / results.SUMMARY_FILE)
     if done is not None and done.get("configs", 0) >= spec.configs:
         return {**done, "skipped": True, "folder": str(folder)}
@@ -300,19 +299,13 @@ def run_nudge(spec: NudgeSpec, progress: bool = True, overwrite: bool = False) -
     except FileNotFoundError as e:
         raise UserError(f"task {task.id}: {e}") from None
     torch.set_num_threads(1)
-    meta = {"kind": "nudge", "spec": {**asdict(spec), "variant_labels": [s.label() for s in settings]},
-            "identity": spec.identity(), "task": task.describe(), "versions": _versions(),
-            "git_revision": _git_revision(), "machine": _machine(), "command": sys.argv,
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "load_start": _load()}
+    meta = {"kind": "nudge", "identity": spec.identity(), "task": task.describe(), **provenance(),
+            "load_start": _load()}
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        results.write_json_atomic(folder / results.STUDY_FILE, meta)
         with contextlib.suppress(FileNotFoundError):
             (folder / results.SUMMARY_FILE).unlink()
-        tmp = folder / (PAIRS_FILE + ".tmp")
-        tmp.write_text("".join(results.dumps(r) + "\n" for r in kept))
-        os.replace(tmp, folder / PAIRS_FILE)
-        out = open(folder / PAIRS_FILE, "a", encoding="utf-8")  # noqa: SIM115
+        writer = results.StudyWriter(folder, {**asdict(spec), "variant_labels": [s.label() for s in settings]}, meta,
+                                     rows_file=PAIRS_FILE, numbered=False, keep=kept)
     except OSError as e:
         raise UserError(f"cannot write results in {folder}: {e.strerror or e}") from None
     rows = list(kept)
@@ -326,15 +319,11 @@ def run_nudge(spec: NudgeSpec, progress: bool = True, overwrite: bool = False) -
     try:
         for i in todo:
             for r in pair_rows(task, spec, settings, i):
-                out.write(results.dumps(r) + "\n")
-                out.flush()
-                rows.append(r)
+                rows.append(writer.append(r))
             if bar is not None:
                 bar.update(1)
     finally:
-        out.flush()
-        os.fsync(out.fileno())
-        out.close()
+        writer.close()
         if bar is not None:
             bar.close()
     wall = time.time() - wall0
@@ -345,7 +334,7 @@ def run_nudge(spec: NudgeSpec, progress: bool = True, overwrite: bool = False) -
                     "seed": spec.seed, "experiment": spec.experiment, "load_end": this_run["load_end"],
                     "configs_this_run": len(todo), "history": [*history, this_run],
                     "wall_seconds_total": sum(h["wall_seconds"] or 0 for h in [*history, this_run])})
-    results.write_json_atomic(folder / results.SUMMARY_FILE, {"status": "complete", **summary})
+    writer.finish(summary)
     return summary
 
 

@@ -37,7 +37,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,20 +53,14 @@ WARM_START_KEY = f"{PREFIX}warm_start"
 
 
 def canonical_scheduler(name: str) -> str:
-    """The canonical name of a scheduler: an alias (``hyperband-bo``) resolves to the first name
-    registered with the same factory and options (``bohb``), so that an alias and its target
-    share one folder and one tuple. Unknown names are returned unchanged."""
+    """The canonical name of a scheduler (:func:`ohgw_bench.baselines.canonical_name`), for folder
+    names and for study.json files written before ``resolved`` existed; unknown names unchanged."""
+    from ohgw_bench.baselines import canonical_name
+
     try:
-        from ohgw_bench.baselines import schedulers
-    except Exception:  # pragma: no cover - the registry is part of the package
+        return canonical_name(name)
+    except UserError:
         return name
-    target = schedulers.get(name)
-    if target is None:
-        return name
-    for other, spec in schedulers.items():  # registration order: the first is canonical
-        if spec.entry_point == target.entry_point and spec.kwargs == target.kwargs:
-            return other
-    return name
 
 
 def study_dir(results_dir: str | os.PathLike[str], experiment: str, task: str, scheduler: str,
@@ -181,13 +175,23 @@ class StudyWriter:
     #: process loses nothing, and a study of thousands of rows does not wait on the disk per row.
     fsync_interval = 1.0
 
-    def __init__(self, folder: Path, spec: Mapping[str, Any], meta: Mapping[str, Any] | None = None):
+    def __init__(self, folder: Path, spec: Mapping[str, Any], meta: Mapping[str, Any] | None = None, *,
+                 rows_file: str = REPORTS_FILE, numbered: bool = True,
+                 keep: Iterable[Mapping[str, Any]] | None = None):
+        """``rows_file``/``numbered``: a paired-trial run (nudge) writes ``pairs.jsonl`` without
+        ``ohgw_seq``; ``keep``: rows a resumed run keeps, which replace the file first (atomically)."""
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.seq = 0
+        self.numbered = numbered
         self._last_sync = 0.0
         write_json_atomic(self.folder / STUDY_FILE, {"spec": dict(spec), **dict(meta or {})})
-        self._file = open(self.folder / REPORTS_FILE, "a", encoding="utf-8")  # noqa: SIM115
+        path = self.folder / rows_file
+        if keep is not None:
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text("".join(dumps(r) + "\n" for r in keep), encoding="utf-8")
+            os.replace(tmp, path)
+        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115
         self._records: dict[int, tuple[Any, str]] = {}
 
     def _line(self, out: Mapping[str, Any]) -> str:
@@ -207,7 +211,7 @@ class StudyWriter:
         return f'{rest[:-1]}, "{WARM_START_KEY}": {cached[1]}}}'
 
     def append(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        out = {f"{PREFIX}seq": self.seq, **row}
+        out = {f"{PREFIX}seq": self.seq, **row} if self.numbered else dict(row)
         self._file.write(self._line(out) + "\n")
         self._file.flush()
         now = time.monotonic()
@@ -313,6 +317,26 @@ def load_study(folder: str | os.PathLike[str]) -> tuple[dict[str, Any], list[dic
     return study, list(iter_reports(folder)), read_json(folder / SUMMARY_FILE)
 
 
+def study_settings(study: Mapping[str, Any], folder: Path | None = None) -> dict[str, Any]:
+    """The settings a study ran with, from its study.json: the ``resolved`` section as written,
+    or, for a study.json from before it existed, the same keys rebuilt from ``spec`` (as asked),
+    the top-level ``budget``/``tau`` (what the study used) and the folder's levels."""
+    resolved = study.get("resolved")
+    if isinstance(resolved, Mapping):
+        return dict(resolved)
+    spec = study.get("spec", {}) or {}
+    info = study.get("task", {}) or {}
+    parts = folder.parts if folder is not None and len(folder.parts) >= 5 else None
+    return {
+        "experiment": spec.get("experiment", parts[-5] if parts else ""),
+        "task_id": info.get("id") or spec.get("task"), "task_label": spec.get("task_label"),
+        "scheduler": canonical_scheduler(str(spec.get("scheduler", parts[-3] if parts else ""))),
+        "variant_label": spec.get("variant_label", (spec.get("warm_start") or {}).get("variant", "none")),
+        "seed": spec.get("seed"), "budget": study.get("budget", spec.get("budget")),
+        "tau": study.get("tau", spec.get("tau") if spec.get("tau") is not None else info.get("tau")),
+    }
+
+
 STUDY_COLUMNS = ("experiment", "task", "scheduler", "variant", "seed", "study_id", "metric_name", "mode",
                  "tau", "budget", "clock", "complete")
 #: report columns every frame has (docs/results-format.md), empty (NaN/None) where no row carries them,
@@ -337,19 +361,19 @@ def load_results(results_dir: str | os.PathLike[str], include_partial: bool = Fa
         complete = summary is not None
         if not complete and not include_partial:
             continue
-        spec = study.get("spec", {})
-        task_info = study.get("task", {})
+        settings = study_settings(study, folder)
+        task_info = study.get("task", {}) or {}
         base = {
-            "experiment": spec.get("experiment"),
-            "task": folder.parts[-4] if len(folder.parts) >= 5 else (task_info.get("id") or spec.get("task")),
-            "scheduler": canonical_scheduler(str(spec.get("scheduler"))),
-            "variant": spec.get("variant_label", spec.get("warm_start", {}).get("variant")),
-            "seed": spec.get("seed"),
+            "experiment": settings["experiment"],
+            "task": folder.parts[-4] if len(folder.parts) >= 5 else (settings["task_label"] or settings["task_id"]),
+            "scheduler": settings["scheduler"],
+            "variant": settings["variant_label"],
+            "seed": settings["seed"],
             "study_id": study.get("study_id"),
             "metric_name": task_info.get("metric"),
             "mode": task_info.get("mode"),
-            "tau": study.get("tau", spec.get("tau") if spec.get("tau") is not None else task_info.get("tau")),
-            "budget": study.get("budget", spec.get("budget")),
+            "tau": settings["tau"],
+            "budget": settings["budget"],
             "clock": study.get("clock"),
             "complete": complete,
             "path": str(folder),
@@ -464,21 +488,16 @@ def read_record(folder: str | os.PathLike[str], root: str | os.PathLike[str] | N
     if bad:
         warns.append(f"{name}: {len(bad)} corrupt line(s) of {REPORTS_FILE} skipped (line {', '.join(map(str, bad[:5]))}"
                      + (" ..." if len(bad) > 5 else "") + ")")
-    spec = study.get("spec", {}) or {}
-    task = study.get("task", {}) or {}
+    settings = study_settings(study, folder)
     parts = folder.parts
-    task_level = parts[-4] if len(parts) >= 5 else str(spec.get("task_label") or task.get("id") or spec.get("task"))
-    variant = parts[-2] if len(parts) >= 5 else str(spec.get("variant_label") or "none")
-    budget = _num(study.get("budget", summary.get("budget", spec.get("budget"))))
-    tau = study.get("tau")
-    if tau is None:
-        tau = spec.get("tau") if spec.get("tau") is not None else task.get("tau")
-    seed = spec.get("seed")
+    task_level = parts[-4] if len(parts) >= 5 else str(settings["task_label"] or settings["task_id"])
+    variant = parts[-2] if len(parts) >= 5 else str(settings["variant_label"] or "none")
+    seed = settings["seed"]
     rec = StudyRecord(
-        path=str(folder), experiment=str(spec.get("experiment", parts[-5] if len(parts) >= 5 else "")),
-        task=task_level, scheduler=canonical_scheduler(str(spec.get("scheduler", parts[-3] if len(parts) >= 5 else ""))),
-        variant=variant, seed=int(seed) if seed is not None else -1, budget=budget, tau=_num(tau),
-        clock=str(study.get("clock", "")), study=study, summary=summary, rows=rows, corrupt_lines=bad)
+        path=str(folder), experiment=str(settings["experiment"]), task=task_level, scheduler=str(settings["scheduler"]),
+        variant=variant, seed=int(seed) if seed is not None else -1, budget=_num(settings["budget"]),
+        tau=_num(settings["tau"]), clock=str(study.get("clock", "")), study=study, summary=summary, rows=rows,
+        corrupt_lines=bad)
     return rec, warns
 
 

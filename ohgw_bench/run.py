@@ -50,47 +50,48 @@ def parse_assignments(items: list[str] | None, flag: str) -> dict[str, Any]:
 
 def build_parser() -> argparse.ArgumentParser:
     from ohgw_bench.backends import BACKENDS
+    from ohgw_bench.flags import FLAGS, WARM_START_FLAGS
     from ohgw_bench.hypergrad import MODES
     from ohgw_bench.tracking import TRACKERS
     from ohgw_bench.warmstart import STEP_RULES, VARIANTS
 
     p = OneLineParser(prog=prog_name("ohgw-run", "ohgw_bench.run"), description=__doc__,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", default="digits", help="task id, alias, family member or module:Class (default: digits)")
-    p.add_argument("--scheduler", default="asha", help="scheduler name, see --list-schedulers (default: asha)")
+    p.add_argument(FLAGS["task"], default="digits", help="task id, alias, family member or module:Class (default: digits)")
+    p.add_argument(FLAGS["scheduler"], default="asha", help="scheduler name, see --list-schedulers (default: asha)")
     p.add_argument("--ohgw", action="store_true", help="shorthand for --warm-start ohgw (default: off)")
-    p.add_argument("--warm-start", default=None, metavar="VARIANT",
+    p.add_argument(WARM_START_FLAGS["variant"], default=None, metavar="VARIANT",
                    help=f"{', '.join(VARIANTS)}, or ohgw-kN for N lookahead steps; sham pays ohgw's cost and "
                         "leaves the config unchanged (default: none)")
-    p.add_argument("--eta-h", type=float, default=None, help="hyper-step size for --step-rule raw (default: 1e-3)")
-    p.add_argument("--step-rule", choices=STEP_RULES, default=None,
+    p.add_argument(WARM_START_FLAGS["eta_h"], type=float, default=None, help="hyper-step size for --step-rule raw (default: 1e-3)")
+    p.add_argument(WARM_START_FLAGS["step_rule"], choices=STEP_RULES, default=None,
                    help="raw: psi - eta_h*g (the paper's); normalized/sign: trust region of radius --rho "
                         "in unit-cube coordinates; the setting a rule does not use is ignored (default: raw)")
-    p.add_argument("--rho", type=float, default=None, help="trust-region radius for normalized/sign (default: 0.05)")
-    p.add_argument("--horizon", type=int, default=None, help="lookahead steps k (default: the task's, 1 for SGD, 2 for AdamW)")
-    p.add_argument("--hg-mode", choices=MODES, default=None, help="hyper-gradient mode (default: exact)")
-    p.add_argument("--split-batch", action="store_true", default=None, help="carve the validation batch out of the first mini-batch (default: off)")
-    p.add_argument("--warm-start-clock", choices=("flops", "calibrated"), default=None,
+    p.add_argument(WARM_START_FLAGS["rho"], type=float, default=None, help="trust-region radius for normalized/sign (default: 0.05)")
+    p.add_argument(WARM_START_FLAGS["horizon"], type=int, default=None, help="lookahead steps k (default: the task's, 1 for SGD, 2 for AdamW)")
+    p.add_argument(WARM_START_FLAGS["mode"], choices=MODES, default=None, help="hyper-gradient mode (default: exact)")
+    p.add_argument(WARM_START_FLAGS["split_batch"], action="store_true", default=None, help="carve the validation batch out of the first mini-batch (default: off)")
+    p.add_argument(WARM_START_FLAGS["clock"], choices=("flops", "calibrated"), default=None,
                    help="how the simulated clock charges an autograd warm-start: its counted FLOPs, or the task's "
                         "measured uninstrumented wall ratio x one plain step (ohgw_bench/overhead_calibration.json; "
                         "label suffix -cal) (default: flops)")
-    p.add_argument("--seed", type=int, default=0, help="study seed (default: 0)")
-    p.add_argument("--budget", type=float, default=None, help="seconds on the study's clock (default: the task's)")
-    p.add_argument("--workers", type=int, default=4, help="number of (simulated or real) workers (default: 4)")
-    p.add_argument("--backend", choices=BACKENDS, default="simulated",
+    p.add_argument(FLAGS["seed"], type=int, default=0, help="study seed (default: 0)")
+    p.add_argument(FLAGS["budget"], type=float, default=None, help="seconds on the study's clock (default: the task's)")
+    p.add_argument(FLAGS["n_workers"], type=int, default=4, help="number of (simulated or real) workers (default: 4)")
+    p.add_argument(FLAGS["backend"], choices=BACKENDS, default="simulated",
                    help="simulated: in-process trials on a deterministic simulated clock; local: real processes and "
                         "wall-clock (default: simulated)")
-    p.add_argument("--results-dir", default="results", help="root of the result folders (default: ./results)")
-    p.add_argument("--experiment", default="default", help="experiment name, the first folder level (default: default)")
-    p.add_argument("--data-dir", default=None, help="dataset root (default: $OHGW_DATA_DIR or ~/.cache/ohgw_bench/data)")
-    p.add_argument("--task-option", action="append", metavar="KEY=VALUE", help="adapter option, value parsed as JSON where possible (e.g. hidden=32); repeatable (default: none)")
-    p.add_argument("--scheduler-option", action="append", metavar="KEY=VALUE", help="scheduler option, value parsed as JSON where possible (e.g. eta=3); repeatable (default: none)")
-    p.add_argument("--tau", type=float, default=None, help="threshold for time-to-target (default: the task's)")
-    p.add_argument("--max-failures", type=int, default=20,
+    p.add_argument(FLAGS["results_dir"], default="results", help="root of the result folders (default: ./results)")
+    p.add_argument(FLAGS["experiment"], default="default", help="experiment name, the first folder level (default: default)")
+    p.add_argument(FLAGS["data_dir"], default=None, help="dataset root (default: $OHGW_DATA_DIR or ~/.cache/ohgw_bench/data)")
+    p.add_argument(FLAGS["task_options"], action="append", metavar="KEY=VALUE", help="adapter option, value parsed as JSON where possible (e.g. hidden=32); repeatable (default: none)")
+    p.add_argument(FLAGS["scheduler_options"], action="append", metavar="KEY=VALUE", help="scheduler option, value parsed as JSON where possible (e.g. eta=3); repeatable (default: none)")
+    p.add_argument(FLAGS["tau"], type=float, default=None, help="threshold for time-to-target (default: the task's)")
+    p.add_argument(FLAGS["max_failures"], type=int, default=20,
                    help="stop the study when more than this many trials failed (default: 20)")
-    p.add_argument("--max-consecutive-failures", type=int, default=10,
+    p.add_argument(FLAGS["max_consecutive_failures"], type=int, default=10,
                    help="stop the study when this many trials in a row failed (default: 10)")
-    p.add_argument("--unit-timeout", type=float, default=3600.0, metavar="SECONDS",
+    p.add_argument(FLAGS["unit_timeout"], type=float, default=3600.0, metavar="SECONDS",
                    help="wall-clock limit on one fidelity unit (train + evaluate) of a trial; a unit over it fails "
                         "that trial and the study goes on; 0: no limit (default: 3600)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing study folder instead of skipping it (default: off)")
@@ -111,14 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def warm_start_settings(args: argparse.Namespace) -> Any:
     """The warm-start settings the flags ask for (parsed by WarmStartSettings.parse, the one parser)."""
+    from ohgw_bench.flags import WARM_START_FLAGS, dest
     from ohgw_bench.warmstart import WarmStartSettings
 
     variant = args.warm_start or ("ohgw" if args.ohgw else "none")
     if args.ohgw and args.warm_start not in (None, "ohgw") and not str(args.warm_start).startswith("ohgw"):
         raise UserError(f"--ohgw contradicts --warm-start {args.warm_start}")
-    flags = {"eta_h": ("--eta-h", args.eta_h), "step_rule": ("--step-rule", args.step_rule), "rho": ("--rho", args.rho),
-             "horizon": ("--horizon", args.horizon), "mode": ("--hg-mode", args.hg_mode),
-             "split_batch": ("--split-batch", args.split_batch), "clock": ("--warm-start-clock", args.warm_start_clock)}
+    flags = {key: (flag, getattr(args, dest(flag))) for key, flag in WARM_START_FLAGS.items() if key != "variant"}
     # Settings of a warm-start given without one would be silently ignored (the folder says none).
     given = [flag for flag, value in flags.values() if value is not None]
     if variant == "none" and given:
@@ -128,6 +128,19 @@ def warm_start_settings(args: argparse.Namespace) -> Any:
         return WarmStartSettings.parse(variant, **{key: value for key, (_, value) in flags.items()})
     except ValueError as e:
         raise UserError(f"--warm-start {variant}: {e}") from None
+
+
+def spec_from_args(args: argparse.Namespace) -> Any:
+    """The StudySpec the flags ask for, each field read through its flag (:data:`ohgw_bench.flags.FLAGS`)
+    and recorded as its source, so that an error names the flag."""
+    from ohgw_bench.flags import FLAGS, dest
+    from ohgw_bench.spec import StudySpec
+
+    kw = {name: getattr(args, dest(flag)) for name, flag in FLAGS.items()}
+    for name in ("task_options", "scheduler_options"):
+        kw[name] = parse_assignments(kw[name], FLAGS[name])
+    kw["unit_timeout"] = kw["unit_timeout"] or None  # 0: no limit
+    return StudySpec(warm_start=warm_start_settings(args), sources=dict(FLAGS), **kw)
 
 
 def list_tasks() -> str:
@@ -205,7 +218,7 @@ def _main(argv: list[str] | None) -> int:
             print(list_schedulers())
             return 0
         from ohgw_bench import tracking
-        from ohgw_bench.study import StudySpec, run_study
+        from ohgw_bench.study import run_study
 
         track = tracking.check(args.track, args.track_uri)  # before any work: MLflow installed?
 
@@ -214,14 +227,7 @@ def _main(argv: list[str] | None) -> int:
 
             logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s: %(message)s")
 
-        spec = StudySpec(
-            task=args.task, scheduler=args.scheduler, warm_start=warm_start_settings(args), seed=args.seed,
-            budget=args.budget, n_workers=args.workers, backend=args.backend, experiment=args.experiment,
-            results_dir=args.results_dir, data_dir=args.data_dir,
-            task_options=parse_assignments(args.task_option, "--task-option"),
-            scheduler_options=parse_assignments(args.scheduler_option, "--scheduler-option"),
-            tau=args.tau, max_failures=args.max_failures, max_consecutive_failures=args.max_consecutive_failures,
-            unit_timeout=args.unit_timeout or None)
+        spec = spec_from_args(args)
         summary = run_study(spec, progress=not args.quiet, overwrite=args.overwrite, verbose=args.verbose)
         if track is not None:  # after the study: a tracker failure is one warning, the folder is complete
             tracking.log_study(track, args.results_dir, summary["folder"])

@@ -64,7 +64,7 @@ def number(value: Any, what: str, positive: bool = False) -> float:
     """A finite number (positive if asked), or UserError naming ``what``."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or (
             positive and value <= 0):
-        raise UserError(f"{what} must be a {'positive' if positive else 'finite'} number, got {value!r}")
+        raise UserError(f"{what} must be a {'positive finite' if positive else 'finite'} number, got {value!r}")
     return float(value)
 
 

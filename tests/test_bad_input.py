@@ -206,8 +206,8 @@ def test_run_refuses_out_of_range_input(tmp_path: Path, capsys: pytest.CaptureFi
     ("tau: 'abc'", ("key 'tau'", "a finite number", "'abc'")),
     ("budget: .inf", ("key 'budget'", "positive finite number", "inf")),
     ("seeds: 1000000", ("1,000,000 studies", "--max-studies")),
-    ("seeds: [4294967296]", ("--seed must be an integer in [0, 4294967295]",)),
-    ("workers: 2000", ("--workers must be an integer in [1, 512]",)),
+    ("seeds: [4294967296]", ("key 'seeds' must be an integer in [0, 4294967295]",)),
+    ("workers: 2000", ("key 'workers' must be an integer in [1, 512]",)),
     ("tasks: [digits]", ("duplicate key 'tasks'",)),
 ])
 @pytest.mark.parametrize("dry", [True, False])
@@ -337,7 +337,7 @@ def test_unit_timeout_fails_a_hung_trial_cleanly(tmp_path: Path, capsys: pytest.
 @pytest.mark.parametrize("value", ["-1", "nan"])
 def test_unit_timeout_must_be_positive(tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str) -> None:
     one_line(capsys, run_main([f"--unit-timeout={value}", "--results-dir", str(tmp_path / "r"), *QUICK]),
-             "--unit-timeout must be a positive number")
+             "--unit-timeout must be a positive finite number")
 
 
 def test_local_backend_hang_is_not_blamed_on_start_up(tmp_path: Path, capsys: pytest.CaptureFixture[str],

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from ohgw_bench import results, study
+from ohgw_bench import folder as study_folder
+from ohgw_bench import results
 from ohgw_bench.errors import UserError
 from ohgw_bench.study import StudySpec, run_study
 from ohgw_bench.warmstart import WarmStartSettings
@@ -61,7 +62,8 @@ def test_alias_is_the_canonical_scheduler_everywhere(tmp_path: Path) -> None:
     folder = Path(summary["folder"])
     assert folder.parts[-3] == "bohb" and summary["scheduler"] == "bohb" and "/bohb/" in summary["study_id"]
     saved = json.loads((folder / results.STUDY_FILE).read_text())
-    assert saved["spec"]["scheduler"] == "bohb" and "/bohb/" in saved["study_id"]
+    assert saved["resolved"]["scheduler"] == "bohb" and "/bohb/" in saved["study_id"]
+    assert saved["spec"]["scheduler"] == "hyperband-bo"  # the request, as asked
     assert set(results.load_results(tmp_path)["scheduler"]) == {"bohb"}
     again = run_study(StudySpec(task="table", scheduler="bohb", budget=20.0, n_workers=2, results_dir=str(tmp_path)),
                       progress=False)
@@ -122,12 +124,12 @@ def test_list_schedulers_has_the_backends_column() -> None:
 
 
 def test_versions_and_git_revision_are_looked_up_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    study._versions()
-    study._git_revision()
+    study_folder._versions()
+    study_folder._git_revision()
     calls: list[Any] = []
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: calls.append(a))
-    assert study._versions() == study._versions() and "python" in study._versions()
-    study._git_revision()
+    assert study_folder._versions() == study_folder._versions() and "python" in study_folder._versions()
+    study_folder._git_revision()
     assert calls == []
 
 
@@ -151,3 +153,16 @@ def test_verbose_brings_syne_tunes_output_back(tmp_path: Path) -> None:
                           "--quiet", "--verbose"], capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "Resource summary" in out.stderr
+
+
+def test_the_recorder_is_a_syne_tune_callback() -> None:
+    """It subclasses TunerCallback (issue 27 item 4): a hook Syne Tune adds is inherited, not missing."""
+    from syne_tune.tuner_callback import TunerCallback
+
+    from ohgw_bench.recorder import StudyRecorder, status_of
+
+    assert issubclass(StudyRecorder, TunerCallback)
+    assert "on_start_trial" not in vars(StudyRecorder)  # the base class's no-op, not a copy
+    assert [status_of(v, f, 9, d) for v, f, d in ((float("nan"), 3, None), (0.1, 3, "STOP"), (0.1, 3, "PAUSE"),
+                                                  (0.1, 9, "CONTINUE"), (0.1, 3, "CONTINUE"))] == \
+        ["nan", "stopped", "paused", "completed", "ok"]

@@ -10,8 +10,9 @@ wrapped by :class:`ohgw_bench.baselines.warmstarted.WarmStarted`, which does bot
 Options: each factory declares the options it reads, as ``factory.options`` (the
 :func:`ohgw_bench.options.declares` decorator), or its module as a module-level ``OPTIONS``
 tuple, or the registration as ``register(..., options=...)``. :func:`validate_options` checks a
-study's options against them before any work; :func:`build` hands the factory ``ctx.options``
-validated, under canonical names, with every declared default filled in. A factory that
+study's options against them once, when the study is resolved (:mod:`ohgw_bench.spec`), and the
+factory gets ``ctx.options`` validated, under canonical names, with every declared default filled
+in (:func:`instantiate`; :func:`build` validates first, for callers outside a study). A factory that
 declares nothing takes no options.
 
 Your own scheduler: ``--scheduler my.module:build_my_scheduler`` (like ``--task module:Class``)
@@ -144,12 +145,31 @@ def validate_options(name: str, given: dict[str, Any]) -> dict[str, Any]:
     return validate(declared_options(name), given, f"scheduler {name!r}")
 
 
+def canonical_name(name: str) -> str:
+    """The canonical name of a scheduler: an alias (``hyperband-bo``) resolves to the first name
+    registered with the same factory and kwargs (``bohb``), so that an alias and its target share
+    one folder and one tuple. A user's ``module:function`` is its own name; an unknown name is a
+    UserError naming the known ones."""
+    target = spec(name)
+    for other, s in schedulers.items():  # registration order: the first is canonical
+        if s.entry_point == target.entry_point and s.kwargs == target.kwargs:
+            return other
+    return name
+
+
 def build(name: str, ctx: SchedulerContext, backend: str | None = None) -> Any:
-    """Instantiate scheduler ``name`` for ``ctx`` with validated options; refuses an unsupported backend."""
+    """Scheduler ``name`` for ``ctx`` with its options validated (the door for scripts and tests;
+    a study's options were validated when it was resolved and go through :func:`instantiate`)."""
     s = spec(name)
     if backend is not None and backend not in s.backends:
         raise UserError(f"scheduler {name!r} does not support --backend {backend}; it supports: {', '.join(s.backends)}")
     ctx.options = validate_options(name, ctx.options)
+    return instantiate(name, ctx)
+
+
+def instantiate(name: str, ctx: SchedulerContext) -> Any:
+    """Call scheduler ``name``'s factory on ``ctx``, whose options are already checked and complete."""
+    s = spec(name)
     return _factory(name, s.entry_point)(ctx, **s.kwargs)
 
 

@@ -20,8 +20,8 @@ from typing import Any
 from ohgw_bench.errors import UserError
 from ohgw_bench.tasks.base import Fidelity, Task
 
-__all__ = ["Fidelity", "Task", "TaskSpec", "make", "register", "register_task", "registry", "resolve",
-           "validate_options"]
+__all__ = ["Fidelity", "Task", "TaskSpec", "build", "check_options", "make", "register", "register_task", "registry",
+           "resolve", "validate_options"]
 
 #: the 34 OpenML task ids of LCBench, in the order of ``ohgw_bench/data/lcbench/config_space.json``
 #: (kept here so that listing tasks reads no file; ``tests/test_lcbench.py`` checks them against it)
@@ -156,13 +156,14 @@ def resolve(name: str) -> tuple[str, str, dict[str, Any]]:
 def validate_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     """``options`` checked against the task's declared options (one-line UserError naming the valid ones).
 
-    Imports the adapter's module but loads no data, so ``experiment --dry-run`` can call it.
+    Imports the adapter's module but loads no data. A study checks its options through
+    :func:`ohgw_bench.spec.choose_task`, which calls :func:`check_options` as this does.
     """
     task_id, entry_point, fixed = resolve(name)
-    return _checked(task_id, _load(entry_point), fixed, options)
+    return check_options(task_id, _load(entry_point), fixed, options)
 
 
-def _checked(task_id: str, cls: type[Task], fixed: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+def check_options(task_id: str, cls: type[Task], fixed: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     """Validated options; one the task id itself sets (a dataset, an OpenML task id) may not be overridden,
     or a study of one dataset would run under another's id."""
     from ohgw_bench.options import validate
@@ -179,15 +180,20 @@ def make(name: str, data_dir: Any = None, **options: Any) -> Task:
     """Build the task ``name`` (see :func:`resolve`) with its data directory and validated options."""
     task_id, entry_point, kwargs = resolve(name)
     cls = _load(entry_point)
-    kwargs.update(_checked(task_id, cls, kwargs, options))
+    return build(task_id, cls, {**kwargs, **check_options(task_id, cls, kwargs, options)}, data_dir)
+
+
+def build(task_id: str, cls: type[Task], kwargs: dict[str, Any], data_dir: Any = None) -> Task:
+    """Instantiate ``cls`` with ``kwargs`` already checked (by :func:`make` or a resolved study) and
+    give it its id: the registered one plus the instance's ``label_suffix`` (``-mini``)."""
     try:
         task = cls(data_dir=data_dir, **kwargs)
     except TypeError as e:
-        raise UserError(f"task {task_id}: bad options {sorted(options)}: {e}") from None
+        raise UserError(f"task {task_id}: bad options {sorted(kwargs)}: {e}") from None
     label = task_id + getattr(task, "label_suffix", "")  # e.g. "-mini": a run not on the real data
     if not getattr(task, "id", ""):
         task.id = label
-    elif task_id != entry_point and task.id != label:
+    elif ":" not in task_id and task.id != label:  # a registered id (a module:Class keeps its own id)
         task.id = label
     return task
 

@@ -1,4 +1,5 @@
-"""Issue 28 items 5-6: the doc and CLI defects a new user met, each with a check that could fail."""
+"""A new user's first steps: the doc and CLI defects met there (issue 28 items 5-6), each with a check
+that could fail."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Progress suited to a log (issue 28 item 4): with stderr a file or pipe, plain lines, no redraws.
+"""ohgw_bench.progress: with stderr a file or pipe, plain lines, no redraws (issue 28 item 4).
 
 A 30-second study's bar wrote ~620 carriage-return redraws (68 KB) into ``2> log``; now a line
 every ``LOG_PROGRESS_SECONDS`` of wall time and one at the end (``--quiet``: nothing).
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ohgw_bench import study as study_module
+from ohgw_bench import progress as progress_module
 from ohgw_bench.study import StudySpec, run_study
 
 
@@ -25,7 +25,7 @@ def test_progress_into_a_log_is_a_few_plain_lines(tmp_path: Path, capsys: pytest
     assert "\r" not in err
     lines = [ln for ln in err.splitlines() if ln.startswith("table-curves-v1:")]
     assert lines, err
-    assert len(lines) <= 2 + math.ceil(wall / study_module.LOG_PROGRESS_SECONDS)
+    assert len(lines) <= 2 + math.ceil(wall / progress_module.LOG_PROGRESS_SECONDS)
     assert "study clock" in lines[-1] and "trials=" in lines[-1]
 
 

@@ -1,4 +1,5 @@
-"""Issue 17's items, each pinned on synthetic study folders written by ohgw_bench.results.
+"""The report's reading of study folders (issue 17's items), each pinned on synthetic folders written by
+ohgw_bench.results.
 
 Every study here is written by :func:`tests.test_report.write_study` (the project's own
 StudyWriter); the expected numbers follow from what is written.

@@ -17,7 +17,7 @@ ASHA and SMAC's Hyperband rank values, so a different decision needs two values 
 each other; DyHPO fits a model to them and is checked by ``tests/test_dyhpo_repro.py`` instead.
 
 The records were first pinned (as digests) on main's code before the study pipeline refactor
-of issue 20 (at d198edd); ``python tests/test_refactor_pins.py --write`` rewrites the files. A
+of issue 20 (at d198edd); ``python tests/test_pins.py --write`` rewrites the files. A
 change that is MEANT to change records must rewrite them and say so in its commit message.
 """
 
