@@ -34,18 +34,37 @@ def _col(df: pd.DataFrame, name: str) -> np.ndarray:
     return pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float)
 
 
-def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+def _first_of_each_trial(rows: list[dict[str, Any]]) -> set[int] | None:
+    """Indices of each trial's first report (lowest ``seq``), or None when a row lacks a numeric seq."""
+    first: dict[Any, tuple[float, int]] = {}
+    for i, r in enumerate(rows):
+        seq = r.get(results.PREFIX + "seq")
+        if type(seq) not in (int, float):
+            return None
+        tid = r.get(results.PREFIX + "trial_id")
+        if tid not in first or seq < first[tid][0]:
+            first[tid] = (seq, i)
+    return {i for _, i in first.values()}
+
+
+def frame(rows: list[dict[str, Any]], warm_start: str = "all") -> pd.DataFrame:
     """Report rows as a DataFrame: ``ohgw_`` prefix dropped, configs and the warm-start record
-    flattened (``config.lr``, ``ws.cost.flops``), as :func:`ohgw_bench.results.load_results`."""
+    flattened (``config.lr``, ``ws.cost.flops``), as :func:`ohgw_bench.results.load_results`.
+
+    Every report of a trial repeats its warm-start record; ``warm_start="first"`` flattens it on
+    the trial's first report only (the one the per-trial table reads), NaN elsewhere: most of a
+    large study's load time was that repetition."""
+    keep = _first_of_each_trial(rows) if warm_start == "first" else None
     out = []
-    for r in rows:
+    for i, r in enumerate(rows):
         row: dict[str, Any] = {}
         for k, v in r.items():
             key = k[len(results.PREFIX):] if k.startswith(results.PREFIX) else k
             if key in ("config", "proposed"):
                 results.flatten(key, v, row)
             elif key == "warm_start":
-                results.flatten("ws", v, row)
+                if keep is None or i in keep:
+                    results.flatten("ws", v, row)
             else:
                 row[key] = v
         out.append(row)
@@ -113,7 +132,7 @@ def valid_rows(rows: pd.DataFrame, budget: float) -> pd.DataFrame:
 
 
 def make_study(rec: results.StudyRecord) -> Study:
-    rows = frame(rec.rows)
+    rows = frame(rec.rows, warm_start="first")  # the analysis reads the record per trial (report._trials)
     return Study(record=rec, rows=rows, valid=valid_rows(rows, rec.budget))
 
 

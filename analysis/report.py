@@ -7,8 +7,8 @@ excluded studies and the ``findings`` a README generator reads; schema in
 docs/results-format.md), ``OUT/tables/*.tex`` (complete ``table`` floats: booktabs, graphicx)
 and ``*.md``, ``OUT/figures/*.pdf`` (and a ``.png`` of every page) and
 ``OUT/studies.csv`` (one row per study with the command that reproduces it, see
-:mod:`analysis.export`). Studies are read once, through :func:`ohgw_bench.results.load_records`;
-the maths is in :mod:`ohgw_bench.metrics`.
+:mod:`analysis.export`). Studies are read once, one at a time, through :func:`ohgw_bench.results.iter_records`;
+each keeps its metrics and a few row columns (memory), and the maths is in :mod:`ohgw_bench.metrics`.
 
 A tuple is (experiment, task level, scheduler): the task level is the folder's (an experiment
 file's label, else the task id). Comparisons, each paired by seed (see :func:`comparison_pairs`):
@@ -19,6 +19,7 @@ controls with the same step settings (``ohgw-normalized`` vs ``random-normalized
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import shutil
@@ -80,10 +81,29 @@ def load_studies(results_dir: str | Path) -> tuple[list[Study], list[str], list[
     root = Path(results_dir)
     if not root.is_dir():
         raise NoResults(f"{root} is not a directory")
-    records, warns, excluded = results.load_records(root)
-    if not records:
+    warns: list[str] = []
+    excluded: list[dict[str, Any]] = []
+    studies = []
+    for rec in results.iter_records(root, warns, excluded):
+        s = make_study(rec)
+        study_metrics(s)
+        studies.append(_slim(s))
+    if not studies:
         raise NoResults(f"no complete studies under {root}")
-    return [make_study(r) for r in records], warns, excluded
+    return studies, warns, excluded
+
+
+#: the report-row columns the analysis reads once a study's metrics are made (curves, AUC, tau)
+ROW_COLUMNS = ("seq", "trial_id", "time", "time_wall", "worker_time", "metric", "test_metric", "fidelity", "status")
+
+
+def _slim(s: Study) -> Study:
+    """The study with its raw rows dropped and its frames cut to :data:`ROW_COLUMNS` (after
+    :func:`study_metrics`): what every later step reads, at a small part of the memory."""
+    s.record = dataclasses.replace(s.record, rows=[])
+    s.rows = s.rows[[c for c in ROW_COLUMNS if c in s.rows.columns]]
+    s.valid = s.valid[[c for c in ROW_COLUMNS if c in s.valid.columns]]
+    return s
 
 
 def _trials(s: Study) -> pd.DataFrame:
@@ -113,13 +133,12 @@ def _benefit(s: Study, trials: pd.DataFrame) -> np.ndarray:
         return np.full(len(trials), np.nan)
     at = valid.assign(_f=_col(valid, "fidelity"), _m=_col(valid, "metric"))
     at = at.groupby(["_f", "trial_id"])["_m"].last()
-    out = np.full(len(trials), np.nan)
+    rank: dict[tuple[float, Any], float] = {}
     for f, peers in at.groupby(level=0):
-        ranks = pd.Series(metrics.rung_rank(peers.to_numpy(), s.mode), index=peers.index.get_level_values(1))
-        for i, (tid, tf) in enumerate(zip(trials.index, trials["final_fidelity"])):
-            if tf == f and tid in ranks.index:
-                out[i] = ranks[tid]
-    return out
+        rank.update(zip(((f, tid) for tid in peers.index.get_level_values(1)),
+                        metrics.rung_rank(peers.to_numpy(), s.mode)))
+    return np.array([rank.get((tf, tid), np.nan) for tid, tf in zip(trials.index, trials["final_fidelity"])],
+                    dtype=float)
 
 
 def study_metrics(s: Study) -> None:
@@ -374,13 +393,10 @@ def _shared_proposals(pb: list[Study], pv: list[Study]) -> dict[str, Any]:
         if tb.empty or tv.empty or not cols:
             continue
         ids = sorted(set(tb.index) & set(tv.index))
-        n = 0
-        for i in ids:
-            a = pd.to_numeric(tb.loc[i, cols], errors="coerce").to_numpy(dtype=float)
-            c = pd.to_numeric(tv.loc[i, cols], errors="coerce").to_numpy(dtype=float)
-            if np.all(np.isclose(a, c, rtol=1e-9, atol=0.0) | (np.isnan(a) & np.isnan(c))):
-                n += 1
-        shared.append(n)
+        a = np.column_stack([_col(tb.loc[ids], c) for c in cols]) if ids else np.empty((0, len(cols)))
+        c = np.column_stack([_col(tv.loc[ids], c) for c in cols]) if ids else np.empty((0, len(cols)))
+        same = np.isclose(a, c, rtol=1e-9, atol=0.0) | (np.isnan(a) & np.isnan(c))
+        shared.append(int(same.all(axis=1).sum()))
         totals.append(min(len(tb), len(tv)))
     if not shared:
         return {"median_shared": math.nan, "median_trials": math.nan, "n_pairs": 0}
@@ -467,9 +483,7 @@ def _survival(ss: list[Study]) -> dict[str, Any]:
 
 def analyse(results_dir: str | Path) -> dict[str, Any]:
     """Every number of the report, as plain data (what summary.json holds) plus the studies."""
-    studies, warns, excluded = load_studies(results_dir)
-    for s in studies:
-        study_metrics(s)
+    studies, warns, excluded = load_studies(results_dir)  # each with its metrics, slimmed
     refs = _auc_refs(studies)
     for s in studies:
         best_ref, worst_ref = refs[(s.experiment, s.task)]

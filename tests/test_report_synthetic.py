@@ -389,3 +389,21 @@ def test_one_seed_smoke_report_reads_inconclusive(tmp_path: Path) -> None:
     c = t["comparisons"]["ohgw vs none"]
     assert c["criteria"]["too_few_seeds"] and c["status"] == "inconclusive"
     assert c["status_t_tau"] == "inconclusive" and c["status_cost"] == "does not hold"
+
+
+# memory: a large experiment's rows are not all kept --------------------------------------------
+
+def test_studies_keep_metrics_and_a_few_columns_not_their_raw_rows(tmp_path: Path) -> None:
+    """An 8,000-study LCBench experiment's rows did not fit in memory: each study is reduced to
+    its metrics, its per-trial table and a few row columns as it is read, with the same numbers."""
+    from analysis.common import frame
+
+    write_arm(tmp_path, "ohgw", [30.0, None])
+    studies, _, _ = report.load_studies(tmp_path)
+    for s in studies:
+        assert s.record.rows == [] and set(s.rows.columns) <= set(report.ROW_COLUMNS)
+        assert s.m["n_reports"] == 2 and s.trials["ws.cost.seconds"].tolist() == [0.5]  # per trial, from its first report
+    rec = results.load_records(tmp_path)[0][0]
+    full, first = frame(rec.rows), frame(rec.rows, warm_start="first")
+    assert full["ws.cost.seconds"].tolist() == [0.5, 0.5]  # every report repeats the trial's record
+    assert first["ws.cost.seconds"].iloc[0] == 0.5 and math.isnan(first["ws.cost.seconds"].iloc[1])
