@@ -36,7 +36,7 @@ from analysis.common import VANILLA, Study, _col, clock_unit  # noqa: E402
 from ohgw_bench import metrics  # noqa: E402
 
 FIGURES = ("t_tau", "best_so_far", "best_so_far_test", "survival", "hp_shift", "gradnorm_benefit",
-           "eta_sensitivity", "transfer")
+           "eta_sensitivity", "transfer", "step_length")
 #: arms per panel: vanilla and up to three others
 ARMS_PER_PAGE = 4
 #: the order arms are grouped onto pages: the headline arms first, then their controls
@@ -466,12 +466,59 @@ def transfer(analysis: dict[str, Any], pdf: PdfPages) -> None:
     _save(pdf, fig)
 
 
+def _span_text(values: list[int]) -> str:
+    return f"{min(values)}" if min(values) == max(values) else f"{min(values)}-{max(values)}"
+
+
+def step_length(analysis: dict[str, Any], pdf: PdfPages) -> None:
+    """The step-length sweep: per tuple, each nudge's paired median T@tau ratio against none at each
+    trust-region radius rho, with its 95% bootstrap interval (log axis centred on 1)."""
+    sweeps = analysis.get("step_sweeps") or []
+    if not sweeps:
+        _text_page(pdf, "step-length sweep", "no step-length sweep in these results\n"
+                   "(no nudge was run with the normalized step at two or more radii rho)")
+        return
+    panels: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for sw in sweeps:
+        panels.setdefault((sw["experiment"], sw["task"], sw["scheduler"]), []).append(sw)
+    nudges = sorted({sw["nudge"] for sw in sweeps})
+    cmap = plt.get_cmap("tab10")
+    col = {n: cmap(i % 10) for i, n in enumerate(nudges)}
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(6.5, 4.2 * len(panels) + 0.6), 4.0), squeeze=False)
+    for ax, ((exp, task, sched), lines) in zip(axes[0], sorted(panels.items())):
+        everything = []
+        for k, sw in enumerate(lines):
+            rho = np.asarray(sw["rho"], dtype=float) * (1.0 + 0.04 * (k - (len(lines) - 1) / 2))  # side by side
+            med, lo, hi = (np.asarray(sw[key], dtype=float) for key in ("ratio", "ci_low", "ci_high"))
+            fin = np.isfinite(med)
+            ax.errorbar(rho[fin], med[fin], yerr=[med[fin] - lo[fin], hi[fin] - med[fin]], marker="o", capsize=3,
+                        color=col[sw["nudge"]], label=f"{sw['nudge']} ({_span_text(sw['pairs'])} pairs)")
+            everything += [med, lo, hi]
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.axhline(1 - metrics.CRITERIA["t_tau_reduction"], color="grey", linestyle="--", linewidth=0.8,
+                   label=f"criterion ({1 - metrics.CRITERIA['t_tau_reduction']:.2f})")
+        _log_ratio_axis(ax, np.concatenate(everything))
+        ax.set_yticks([t for t in ax.get_yticks() if t != 0.85], [f"{t:g}" for t in ax.get_yticks() if t != 0.85])
+        ax.set_xscale("log")
+        ticks = sorted({r for sw in lines for r in sw["rho"]})
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("trust-region radius rho (unit cube)")
+        ax.set_title(f"{task} / {sched}" + (f" ({exp})" if len({p[0] for p in panels}) > 1 else ""), fontsize=9)
+        ax.grid(alpha=0.3, which="major")
+        ax.legend(fontsize=7, loc="upper left")
+    axes[0][0].set_ylabel("paired median T@tau ratio vs none\n(95% bootstrap CI, log scale; < 1 = faster)")
+    fig.suptitle("step-length sweep: T@tau bought by a normalized nudge of each length", fontsize=10)
+    fig.tight_layout()
+    _save(pdf, fig)
+
+
 def write_all(analysis: dict[str, Any], folder: Path) -> list[Path]:
     """Write every figure kind to ``folder/<kind>.pdf`` and each of its pages as a PNG."""
     folder.mkdir(parents=True, exist_ok=True)
     makers = {"t_tau": t_tau, "best_so_far": best_so_far, "best_so_far_test": best_so_far_test,
               "survival": survival, "hp_shift": hp_shift, "gradnorm_benefit": gradnorm_benefit,
-              "eta_sensitivity": eta_sensitivity, "transfer": transfer}
+              "eta_sensitivity": eta_sensitivity, "transfer": transfer, "step_length": step_length}
     written: list[Path] = []
     for name in FIGURES:
         path = folder / f"{name}.pdf"

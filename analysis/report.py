@@ -38,7 +38,7 @@ from ohgw_bench.errors import UserError
 GRID_POINTS = 200
 STUDY_KEYS = ("experiment", "task", "scheduler", "variant", "seed")
 COMPARED = ("t_tau", "auc", "final", "final_test")
-CONTROLS = ("random", "prior", "sham")
+CONTROLS = ("random", "prior", "sham", "oracle")  # oracle: the upper bound a nudge of the same length can reach
 
 DEFINITIONS = {
     "tuple": "(experiment, task level, scheduler); the task level is the folder's (experiment-file label, else task id); the scheduler its canonical name (aliases resolved); methods are variant labels; 'none' is vanilla",
@@ -687,6 +687,38 @@ def eta_sweeps(studies: list[Study]) -> list[dict[str, Any]]:
     return out
 
 
+def step_sweeps(analysis: dict[str, Any]) -> list[dict[str, Any]]:
+    """Lines of (trust-region radius rho -> paired T@tau ratio against none), one per tuple and
+    nudge (``ohgw``, ``oracle``, ...) run with the normalized step at two or more radii: the
+    step-length sweep, i.e. the largest gain a nudge of each length buys (issue 25). Every point
+    is that arm's comparison with none, as in the paired table."""
+    settings: dict[tuple[Any, ...], tuple[str, float]] = {}
+    for s in analysis["studies"]:
+        ws = s.warm_start
+        if s.variant != VANILLA and str(ws.get("step_rule")) == "normalized" and _float(ws.get("rho")) > 0:
+            settings[(*s.tuple_key, s.variant)] = (str(ws.get("variant", s.variant)), _float(ws.get("rho")))
+    out = []
+    for t in analysis["tuples"]:
+        key = (t["experiment"], t["task"], t["scheduler"])
+        lines: dict[str, list[tuple[float, str, dict[str, Any]]]] = {}
+        for name, c in t["comparisons"].items():
+            st = settings.get((*key, c["variant"]))
+            if c["baseline"] == VANILLA and st is not None:
+                lines.setdefault(st[0], []).append((st[1], name, c))
+        for nudge, points in sorted(lines.items()):
+            if len(points) < 2:
+                continue
+            points.sort(key=lambda p: p[0])
+            r = [c["t_tau_ratio"] for _, _, c in points]
+            out.append({"experiment": key[0], "task": key[1], "scheduler": key[2], "nudge": nudge,
+                        "rho": [p[0] for p in points], "comparison": [p[1] for p in points],
+                        "pairs": [x["n_pairs"] for x in r], "ratio": [x["median"] for x in r],
+                        "ci_low": [x["ci_low"] for x in r], "ci_high": [x["ci_high"] for x in r],
+                        "geo_mean": [x["geo_mean"] for x in r],
+                        "p_holm": [c["tests"]["t_tau"]["p_holm"] for _, _, c in points]})
+    return out
+
+
 def transfer(analysis: dict[str, Any]) -> dict[str, Any]:
     """The default OHGW arm's eta_h held fixed across tasks: paired AUC gain and T@tau reduction."""
     studies: list[Study] = analysis["studies"]
@@ -722,6 +754,7 @@ def write_report(analysis: dict[str, Any], out: Path, with_figures: bool = True)
 
     out.mkdir(parents=True, exist_ok=True)
     analysis["eta_sweeps"] = eta_sweeps(analysis["studies"])
+    analysis["step_sweeps"] = step_sweeps(analysis)
     analysis["transfer"] = transfer(analysis)
     table_files = tables.write_all(analysis, out / "tables")
     figure_files = figures.write_all(analysis, out / "figures") if with_figures else []

@@ -184,8 +184,14 @@ def build(analysis: dict[str, Any]) -> dict[str, list[Record]]:
     verdict = [{"method": v, **vd, "status_t_tau": (vt.get(v) or {}).get("status"),
                 "n_hold_t_tau": (vt.get(v) or {}).get("n_hold"), "status_cost": (vc.get(v) or {}).get("status")}
                for v, vd in analysis["verdicts"].items()]
+    sweep = [{"experiment": sw["experiment"], "task": sw["task"], "scheduler": sw["scheduler"], "nudge": sw["nudge"],
+              "rho": rho, "pairs": n, "ratio": r, "ci_low": lo, "ci_high": hi, "geo_mean": g, "p_holm": p}
+             for sw in analysis.get("step_sweeps") or []
+             for rho, n, r, lo, hi, g, p in zip(sw["rho"], sw["pairs"], sw["ratio"], sw["ci_low"], sw["ci_high"],
+                                                sw["geo_mean"], sw["p_holm"])]
     return {"t_tau": t_tau, "paired": paired, "paired_scores": paired_scores, "scores": scores,
-            "overhead": overhead, "kl": kl, "criteria": criteria, "status": status, "verdict": verdict}
+            "overhead": overhead, "kl": kl, "criteria": criteria, "status": status, "verdict": verdict,
+            "step_sweep": sweep}
 
 
 def _tri(a: str, b: str, c: str) -> Callable[[Record], Any]:
@@ -272,6 +278,13 @@ def columns(multi_exp: bool, unit: str) -> dict[str, list[Column]]:
                    Column("T@tau alone", lambda r: r["status_t_tau"]),
                    Column("Cost alone", lambda r: r["status_cost"]),
                    Column("Notes", lambda r: r["notes"])],
+        "step_sweep": [*base,
+                       Column("Nudge (normalized)", lambda r: r["nudge"]),
+                       Column("rho", lambda r: r["rho"], "sig"),
+                       Column("Pairs", lambda r: r["pairs"], "int"),
+                       Column("Median ratio vs none [95% CI]", _tri("ratio", "ci_low", "ci_high"), "ci", 2),
+                       Column("Geo. mean", lambda r: r["geo_mean"], "num", 2),
+                       Column("p (Holm)", lambda r: r["p_holm"], "p")],
         "verdict": [Column("Method (vs none)", lambda r: r["method"]),
                     Column("Tuples", lambda r: r["n_tuples"], "int"),
                     Column("Hold", lambda r: r["n_hold"], "int"),
@@ -340,6 +353,10 @@ def captions(analysis: dict[str, Any], records: dict[str, list[Record]], unit: s
                   f"precedence in docs/results-format.md.",
         "verdict": f"Verdict per arm against none over the tuples of {exps}: {verdicts}; T@tau alone and cost "
                    f"(compute, memory) alone beside it.",
+        "step_sweep": f"Step-length sweep in {exps}: each nudge with the normalized step at several trust-region "
+                      f"radii rho (unit-cube coordinates), its paired T@tau ratio against none (< 1 = faster) with "
+                      f"the 95% bootstrap interval, as in the paired table; {len(records['step_sweep'])} rows"
+                      + ("" if records["step_sweep"] else " (no nudge was run at two or more radii)") + ".",
     }
 
 

@@ -32,14 +32,16 @@ SPACE = [
 def write_study(root: Path, *, experiment: str, task: str, scheduler: str, variant: str, seed: int,
                 mode: str, tau: float, budget: float, trials: list[dict], eta_h: float | None = None,
                 complete: bool = True, step_rule: str = "raw", summary: dict | None = None,
-                task_label: str | None = None, spec_budget: float | None | str = "same") -> Path:
+                task_label: str | None = None, spec_budget: float | None | str = "same",
+                rho: float | None = None) -> Path:
     """Write one study; each trial is {"id", "config", "reports": [(time, fidelity, metric, test)], "ws"}.
 
     ``task_label`` is the folder's task level (an experiment file's label); ``spec_budget`` what
     the spec records (None = the task's default budget was used; study.json keeps ``budget``).
     """
     folder = results.study_dir(root, experiment, task_label or task, scheduler, variant, seed)
-    ws_settings = {"variant": variant.split("-")[0], "eta_h": eta_h, "step_rule": step_rule, "horizon": 1}
+    ws_settings = {"variant": variant.split("-")[0], "eta_h": eta_h, "step_rule": step_rule, "horizon": 1,
+                   **({"rho": rho} if rho is not None else {})}
     spec = {"experiment": experiment, "task": task, "scheduler": scheduler, "variant_label": variant,
             "warm_start": ws_settings if variant != "none" else {"variant": "none"}, "seed": seed,
             "budget": budget if spec_budget == "same" else spec_budget, "n_workers": 1, "backend": "simulated",

@@ -407,3 +407,30 @@ def test_studies_keep_metrics_and_a_few_columns_not_their_raw_rows(tmp_path: Pat
     full, first = frame(rec.rows), frame(rec.rows, warm_start="first")
     assert full["ws.cost.seconds"].tolist() == [0.5, 0.5]  # every report repeats the trial's record
     assert first["ws.cost.seconds"].iloc[0] == 0.5 and math.isnan(first["ws.cost.seconds"].iloc[1])
+
+
+# issue 25: ohgw against its oracle, and the step-length sweep -----------------------------------
+
+def test_oracle_is_a_control_and_the_step_sweep_has_a_table_and_a_figure(tmp_path: Path) -> None:
+    res, out = tmp_path / "res", tmp_path / "out"
+    write_arm(res, "none", [40.0, 55.0, None, 60.0, 45.0, 70.0])
+    arms = {("ohgw", 0.05): [38.0, 50.0, None, 58.0, 40.0, 66.0], ("ohgw", 0.1): [36.0, 52.0, 80.0, None, 42.0, 60.0],
+            ("oracle", 0.05): [20.0, 30.0, 50.0, 40.0, 25.0, 45.0], ("oracle", 0.1): [15.0, 22.0, 40.0, 30.0, 20.0, 35.0]}
+    for (nudge, rho), times in arms.items():
+        label = f"{nudge}-normalized" + ("" if rho == 0.05 else f"-rho{rho:g}")
+        write_arm(res, label, times, step_rule="normalized", rho=rho)
+    write_arm(res, "random-normalized", [40.0] * 6, step_rule="normalized", rho=0.05)  # one radius: no line
+    assert report.main([str(res), "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    comps = summary["tuples"][0]["comparisons"]
+    assert {"ohgw-normalized vs oracle-normalized", "ohgw-normalized-rho0.1 vs oracle-normalized-rho0.1"} <= set(comps)
+    assert "oracle-normalized vs ohgw-normalized" not in comps  # oracle is the bound, not an arm with controls
+    sweeps = {sw["nudge"]: sw for sw in summary["step_sweeps"]}
+    assert set(sweeps) == {"ohgw", "oracle"} and sweeps["oracle"]["rho"] == [0.05, 0.1]
+    for sw in sweeps.values():  # each point is that arm's paired comparison with none
+        for name, ratio in zip(sw["comparison"], sw["ratio"]):
+            assert name.endswith(" vs none") and ratio == comps[name]["t_tau_ratio"]["median"]
+    assert sweeps["oracle"]["ratio"][1] < sweeps["oracle"]["ratio"][0] < 1.0
+    table = (out / "tables" / "step_sweep.md").read_text()
+    assert table.count("| toy-v1 |") == 4 and "0.1" in table
+    assert (out / "figures" / "step_length.png").stat().st_size > 10_000
