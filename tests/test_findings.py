@@ -86,3 +86,24 @@ def test_studies_csv_command_keeps_the_calibrated_clock() -> None:
     plain = studies_csv.command({"task": "synth-reg-mlp-v1", "scheduler": "asha", "seed": 5,
                                  "warm_start": WarmStartSettings.parse("ohgw").as_dict()})
     assert "--warm-start-clock" not in plain
+
+
+def test_lcbench_bundle_gets_its_table_and_the_answer_reads_the_oracle(tmp_path: Path) -> None:
+    """Issue 25: with reports/lcbench published, the block has its table (ohgw and the oracle against
+    vanilla, ohgw against its oracle and controls) and the answer paragraph reads the bound from it."""
+    (tmp_path / "lcbench").mkdir()
+    rows = [_row("lcbench-7593-v1", "asha", "ohgw-normalized", "none", 0.9, 0.7, 1.1, "inconclusive"),
+            _row("lcbench-7593-v1", "asha", "oracle-normalized", "none", 0.6, 0.5, 0.75, "holds"),
+            _row("lcbench-7593-v1", "asha", "ohgw-normalized", "oracle-normalized", 1.4, 1.2, 1.6, "does not hold"),
+            _row("lcbench-189908-v1", "pasha", "ohgw-normalized", "none", 1.0, 0.9, 1.1, "does not hold"),
+            _row("lcbench-189908-v1", "pasha", "oracle-normalized", "none", 0.8, 0.7, 0.95, "inconclusive")]
+    (tmp_path / "lcbench" / "summary.json").write_text(json.dumps({"n_studies": 40, "findings": rows}))
+    text = findings.block(tmp_path)
+    assert "**LCBench** (`reports/lcbench/`, 40 studies" in text
+    assert "| `lcbench-7593-v1` | asha | 28 | not run | 0.90 [0.70, 1.10], p=0.040, undecided | " \
+           "0.60 [0.50, 0.75], p=0.040, faster | 1.40 [1.20, 1.60], p=0.040, slower | not run | not run |" in text
+    assert "`oracle-normalized` is faster than vanilla (interval below 1, Holm p < 0.05) in 2 of 2 tuples" in text
+    assert "best tuple is `lcbench-7593-v1`/asha at 0.60 [0.50, 0.75]" in text
+    assert "`ohgw-normalized` is slower in 1 of 1 tuples and faster in 0" in text
+    assert "appears for OHGW in 0 tuple(s)" in text  # the oracle is the bound, not OHGW
+    assert "The scheduler study has not been published yet" in text
