@@ -75,12 +75,14 @@ class StudyRecorder(TunerCallback):
         if self._bar is not None:
             show(self._bar, min(self.budget, round(self.clock(), 1)), f"trials={len(self.trials)} best={self._best}")
 
-    def too_many_failures(self, max_failures: int, max_consecutive: int) -> str | None:
-        """Why the study must stop because trials keep failing, or None."""
+    def too_many_failures(self, max_failures: int, max_consecutive: int,
+                          sources: tuple[str, str] = ("max_failures", "max_consecutive_failures")) -> str | None:
+        """Why the study must stop because trials keep failing, or None; ``sources`` name where the
+        two limits came from (a flag, a YAML key: ``StudySpec.where``), so the message points there."""
         if len(self.failed_trials) > max_failures:
-            return f"{len(self.failed_trials)} trials failed (more than --max-failures {max_failures})"
+            return f"{len(self.failed_trials)} trials failed (more than {sources[0]} {max_failures})"
         if self.consecutive_failures >= max_consecutive:
-            return f"{self.consecutive_failures} trials in a row failed (--max-consecutive-failures {max_consecutive})"
+            return f"{self.consecutive_failures} trials in a row failed ({sources[1]} {max_consecutive})"
         return None
 
     def on_fetch_status_results(self, trial_status_dict: Mapping[int, Any], new_results: list) -> None:

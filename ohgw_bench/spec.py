@@ -245,6 +245,11 @@ class ResolvedStudy:
         d["scheduler_options"] = dict(self.scheduler_options)
         return d
 
+    @property
+    def failure_sources(self) -> tuple[str, str]:
+        """Where the two failure limits came from (their flag or YAML key), for the stop message."""
+        return self.request.where("max_failures"), self.request.where("max_consecutive_failures")
+
     def identity(self) -> dict[str, Any]:
         """The fields that must match for two runs to share a study folder."""
         d = self.as_dict()

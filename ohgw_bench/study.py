@@ -141,7 +141,7 @@ def finish(spec: ResolvedStudy, task: Any, execution: Any, recorder: Any, wall0:
     """Apply the failure policy, then write summary.json (or partial.json with the reason)."""
     folder = Path(spec.folder)
     writer = recorder.writer
-    why = recorder.too_many_failures(spec.max_failures, spec.max_consecutive_failures)
+    why = recorder.too_many_failures(spec.max_failures, spec.max_consecutive_failures, spec.failure_sources)
     if why is not None:
         mark_ended(writer, "failure limit", f"stopped: {why}")
         writer.close()

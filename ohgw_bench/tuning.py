@@ -88,7 +88,7 @@ def tune(spec: ResolvedStudy, scheduler: Any, execution: Any, recorder: Any, fol
 
     def stop(_status: Any) -> bool:
         return execution.budget_spent() or recorder.too_many_failures(
-            spec.max_failures, spec.max_consecutive_failures) is not None
+            spec.max_failures, spec.max_consecutive_failures, spec.failure_sources) is not None
 
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, on_signal) if main_thread else None

@@ -70,10 +70,15 @@ def test_study_stops_after_too_many_failures_with_a_clear_message(tmp_path: Path
     assert "stopped" in marker["reason"] and marker["ended"] == "failure limit"
 
 
-def test_consecutive_failures_stop_the_study(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="in a row"):
-        run_study(spec(tmp_path, "faulty_tasks:RaisingDigits", max_consecutive_failures=3,
+@pytest.mark.parametrize("sources, named", [({}, "max_consecutive_failures 3"),
+                                             ({"max_consecutive_failures": "key 'grids[0].max_consecutive_failures'"},
+                                              "key 'grids[0].max_consecutive_failures' 3")])
+def test_consecutive_failures_stop_the_study(tmp_path: Path, sources: dict[str, str], named: str) -> None:
+    """The message names where the limit came from (issue 27): a YAML key is not a --flag."""
+    with pytest.raises(UserError, match="in a row") as err:
+        run_study(spec(tmp_path, "faulty_tasks:RaisingDigits", max_consecutive_failures=3, sources=sources,
                        task_options={"fail_above": 0.0}), progress=False)
+    assert f"3 trials in a row failed ({named})" in str(err.value) and "--max" not in str(err.value)
 
 
 def test_warm_start_nan_falls_back_and_trial_stays_in_statistics(tmp_path: Path) -> None:
