@@ -17,6 +17,7 @@ from analysis import report
 from ohgw_bench import results
 from ohgw_bench.experiment import main as experiment_main
 from ohgw_bench.run import main as run_main
+from tests.signals import default_sigint
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -355,8 +356,7 @@ def test_local_backend_hang_is_not_blamed_on_start_up(tmp_path: Path, capsys: py
 def test_ctrl_c_during_imports_is_a_quiet_130(tmp_path: Path, argv: list[str]) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "ohgw_bench.run", "--results-dir", str(tmp_path / "r"), *argv],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=tmp_path,
-                            # a shell's background job ignores SIGINT, and the child would inherit that
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            preexec_fn=default_sigint)
     _wait_for_sigint_handler(proc.pid)  # a fixed sleep lost this race on a loaded CI machine
     time.sleep(0.2)  # inside the libraries' imports
     proc.send_signal(signal.SIGINT)

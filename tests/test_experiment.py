@@ -15,6 +15,7 @@ from ohgw_bench import results
 from ohgw_bench.errors import UserError
 from ohgw_bench.executors import run_all
 from ohgw_bench.experiment import load
+from tests.signals import default_sigint
 
 GRID = """
 name: t
@@ -224,7 +225,8 @@ def _start_long(tmp_path: Path) -> tuple[subprocess.Popen[bytes], list[Path], li
     proc = subprocess.Popen([sys.executable, "-m", "ohgw_bench.experiment", str(path), "--results-dir",
                              str(tmp_path / "r"), "--executor", "process", "--max-parallel", "2"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True,
+                            preexec_fn=default_sigint)
     _LONG_RUNS.append(proc)
     deadline = time.time() + 300
     while time.time() < deadline:

@@ -16,6 +16,7 @@ from ohgw_bench import results
 from ohgw_bench.errors import UserError
 from ohgw_bench.study import StudySpec, run_study
 from ohgw_bench.warmstart import WarmStartSettings
+from tests.signals import default_sigint
 
 TESTS = Path(__file__).resolve().parent
 ENV = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "OMP_NUM_THREADS": "1"}
@@ -94,7 +95,8 @@ def test_warm_start_nan_falls_back_and_trial_stays_in_statistics(tmp_path: Path)
 def _start(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
     cmd = [sys.executable, "-m", "ohgw_bench.run", "--results-dir", str(tmp_path), "--budget", "3", "--quiet",
            *extra]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                            preexec_fn=default_sigint)
 
 
 def _wait_rows(tmp_path: Path, n: int, proc: subprocess.Popen[str]) -> Path:
