@@ -39,9 +39,9 @@ FIGURES = ("t_tau", "best_so_far", "best_so_far_test", "survival", "hp_shift", "
            "eta_sensitivity", "transfer", "step_length")
 #: arms per panel: vanilla and up to three others
 ARMS_PER_PAGE = 4
-#: the order arms are grouped onto pages: the headline arms first, then their controls
-ARM_ORDER = ("ohgw-normalized", "ohgw", "sham", "random-normalized", "prior-normalized", "sham-normalized",
-             "random", "prior")
+#: the order arms are grouped onto pages: the headline arms first (and the oracle, their upper bound), then controls
+ARM_ORDER = ("ohgw-normalized", "ohgw", "oracle-normalized", "sham", "random-normalized", "prior-normalized",
+             "sham-normalized", "random", "prior")
 PANEL_W, PANEL_H, MAX_COLS = 3.4, 2.7, 4
 
 
