@@ -19,9 +19,9 @@ def install(session: nox.Session, extras: str = "all,dev") -> None:
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """The whole test suite (631 tests). Measured 3 Dec 2026 on 2 CPU cores from a clean clone
-    (`bash .ci/run`): 12 min for the session, of which pytest 9.8 min (589 s), at load average
-    about 1-2 with nothing else running; 9.6 min (575 s) in the developers' venv at the same load."""
+    """The whole test suite (652 tests). Measured 4 Dec 2026 on 2 CPU cores from a clean clone
+    (`bash .ci/run`): 16 min for the session, of which pytest 12.3 min (736 s), at load average
+    3-4 (a long study ran beside it). With 631 tests on 3 Dec, idle (load 1-2): 12 min, pytest 589 s."""
     install(session)
     session.run("pytest", "-q", "-p", "no:cacheprovider", "--durations=15", *session.posargs, env=ENV)
 
