@@ -393,9 +393,9 @@ def _shared_proposals(pb: list[Study], pv: list[Study]) -> dict[str, Any]:
         if tb.empty or tv.empty or not cols:
             continue
         ids = sorted(set(tb.index) & set(tv.index))
-        a = np.column_stack([_col(tb.loc[ids], c) for c in cols]) if ids else np.empty((0, len(cols)))
-        c = np.column_stack([_col(tv.loc[ids], c) for c in cols]) if ids else np.empty((0, len(cols)))
-        same = np.isclose(a, c, rtol=1e-9, atol=0.0) | (np.isnan(a) & np.isnan(c))
+        base, arm = (np.column_stack([_col(t.loc[ids], col) for col in cols]) if ids else np.empty((0, len(cols)))
+                     for t in (tb, tv))
+        same = np.isclose(base, arm, rtol=1e-9, atol=0.0) | (np.isnan(base) & np.isnan(arm))
         shared.append(int(same.all(axis=1).sum()))
         totals.append(min(len(tb), len(tv)))
     if not shared:
