@@ -144,6 +144,14 @@ def hp_values(group: list[Study], name: str, chosen: bool) -> np.ndarray:
     return np.concatenate(vals) if vals else np.array([])
 
 
+def span(values: list[int]) -> str:
+    """``"20"`` or ``"16-20"``: the range of counts (seeds, pairs) in a caption or legend; ``"no"`` if none."""
+    values = sorted(set(values))
+    if not values:
+        return "no"
+    return str(values[0]) if len(values) == 1 else f"{values[0]}-{values[-1]}"
+
+
 def clock_unit(clock: str) -> str:
     """The unit of study-clock times, for headers and captions."""
     return {"simulated": "simulated s", "wall": "wall-clock s"}.get(clock, "s")

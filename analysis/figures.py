@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullFormatter  # noqa: E402
 
-from analysis.common import VANILLA, Study, _col, clock_unit  # noqa: E402
+from analysis.common import VANILLA, Study, _col, clock_unit, span  # noqa: E402
 from ohgw_bench import metrics  # noqa: E402
 
 FIGURES = ("t_tau", "best_so_far", "best_so_far_test", "survival", "hp_shift", "gradnorm_benefit",
@@ -466,10 +466,6 @@ def transfer(analysis: dict[str, Any], pdf: PdfPages) -> None:
     _save(pdf, fig)
 
 
-def _span_text(values: list[int]) -> str:
-    return f"{min(values)}" if min(values) == max(values) else f"{min(values)}-{max(values)}"
-
-
 def step_length(analysis: dict[str, Any], pdf: PdfPages) -> None:
     """The step-length sweep: per tuple, each nudge's paired median T@tau ratio against none at each
     trust-region radius rho, with its 95% bootstrap interval (log axis centred on 1)."""
@@ -492,7 +488,7 @@ def step_length(analysis: dict[str, Any], pdf: PdfPages) -> None:
             med, lo, hi = (np.asarray(sw[key], dtype=float) for key in ("ratio", "ci_low", "ci_high"))
             fin = np.isfinite(med)
             ax.errorbar(rho[fin], med[fin], yerr=[med[fin] - lo[fin], hi[fin] - med[fin]], marker="o", capsize=3,
-                        color=col[sw["nudge"]], label=f"{sw['nudge']} ({_span_text(sw['pairs'])} pairs)")
+                        color=col[sw["nudge"]], label=f"{sw['nudge']} ({span(sw['pairs'])} pairs)")
             everything += [med, lo, hi]
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.axhline(1 - metrics.CRITERIA["t_tau_reduction"], color="grey", linestyle="--", linewidth=0.8,

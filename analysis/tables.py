@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from analysis.common import VANILLA, clock_unit
+from analysis.common import VANILLA, clock_unit, span
 from ohgw_bench import metrics
 
 Record = dict[str, Any]
@@ -298,20 +298,13 @@ def columns(multi_exp: bool, unit: str) -> dict[str, list[Column]]:
     }
 
 
-def _span(values: list[int]) -> str:
-    values = sorted(set(values))
-    if not values:
-        return "no"
-    return str(values[0]) if len(values) == 1 else f"{values[0]}-{values[-1]}"
-
-
 def captions(analysis: dict[str, Any], records: dict[str, list[Record]], unit: str) -> dict[str, str]:
     """Captions built from the rows they describe: experiment, metric, seeds, counts."""
     tuples = analysis["tuples"]
     exps = ", ".join(sorted({t["experiment"] for t in tuples})) or "no experiment"
     metric = ", ".join(sorted({f"{t.get('metric') or 'validation metric'} ({t['mode']}imised)" for t in tuples}))
-    seeds = _span([r["seeds"] for r in records["t_tau"]])
-    pairs = _span([r["pairs"] for r in records["paired"]])
+    seeds = span([r["seeds"] for r in records["t_tau"]])
+    pairs = span([r["pairs"] for r in records["paired"]])
     st = [r["status"] for r in records["criteria"]]
     counts = ", ".join(f"{st.count(k)} {k}" for k in ("holds", "does not hold", "inconclusive", "not applicable")
                        if st.count(k)) or "no comparisons"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import json
 import math
+import statistics
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -133,9 +134,10 @@ def _rows_by(summary: Mapping[str, Any]) -> dict[tuple[str, str, str, str], Mapp
     return {(f["task"], f["scheduler"], f["variant"], f["baseline"]): f for f in summary.get("findings", [])}
 
 
-def _median(values: list[float]) -> float | None:
-    v = sorted(x for x in values if x is not None and math.isfinite(x))
-    return None if not v else (v[len(v) // 2] if len(v) % 2 else 0.5 * (v[len(v) // 2 - 1] + v[len(v) // 2]))
+def _median(values: list[float | None]) -> float | None:
+    """The median of the finite values, None if there are none."""
+    v = [x for x in values if x is not None and math.isfinite(x)]
+    return statistics.median(v) if v else None
 
 
 def lcbench_section(summary: Mapping[str, Any]) -> str:
